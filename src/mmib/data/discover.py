@@ -1,0 +1,107 @@
+"""Locating the split files of a dataset folder and reading them with the right reader.
+
+Accepted names per split (in ``PATH`` or ``PATH/txt``): ``train.txt``; ``valid.txt``, ``val.txt`` or
+``dev.txt``; ``test.txt``; each optionally prefixed ``ours_`` as in the MNRE release. A single file
+is read as one split named ``all``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from mmib.data.errors import SkippedRecord
+from mmib.data.images import SPLIT_ALIASES
+from mmib.data.readers import read_conll, read_mnre, sniff_format
+from mmib.data.records import TWITTER_ENTITY_TYPES, LabelVocab, NerPost, ReInstance
+
+SPLITS = ("train", "dev", "test")
+
+
+@dataclass
+class Dataset:
+    """The splits of one dataset, its task (``ner`` or ``mre``) and what lenient reading skipped."""
+
+    path: Path
+    task: str
+    splits: dict[str, list[NerPost] | list[ReInstance]]
+    files: dict[str, Path]
+    skipped: dict[str, list[SkippedRecord]] = field(default_factory=dict)
+    image_root: Path | None = None
+
+    @property
+    def name(self) -> str:
+        return self.path.name if self.path.name != "txt" else self.path.parent.name
+
+    def label_vocab(self) -> LabelVocab:
+        """Labels of every split, sorted: deterministic for the same files."""
+        records = [r for split in self.splits.values() for r in split]
+        if self.task == "ner":
+            return LabelVocab.for_bio(tag for post in records for tag in post.tags)
+        return LabelVocab.for_relations(r.relation for r in records)
+
+
+def find_split_files(path: Path) -> dict[str, Path]:
+    """Map split name -> file for a dataset folder (or a single file, as split ``all``)."""
+    if path.is_file():
+        return {"all": path}
+    if not path.is_dir():
+        raise FileNotFoundError(f"{path}: no such dataset file or folder")
+    files: dict[str, Path] = {}
+    for split in SPLITS:
+        for folder in (path, path / "txt"):
+            for alias in SPLIT_ALIASES[split]:
+                for prefix in ("", "ours_"):
+                    candidate = folder / f"{prefix}{alias}.txt"
+                    if split not in files and candidate.is_file():
+                        files[split] = candidate
+    if not files:
+        raise FileNotFoundError(
+            f"{path}: no split files found (expected train.txt, valid.txt/val.txt/dev.txt, test.txt, "
+            "optionally prefixed ours_, in the folder or its txt/ subfolder)"
+        )
+    return files
+
+
+def _has_imgid(path: Path) -> bool:
+    with path.open(encoding="utf-8") as handle:
+        return any(line.startswith("IMGID:") for _, line in zip(range(200), handle, strict=False))
+
+
+def _default_image_root(path: Path) -> Path | None:
+    """The dataset folder itself (or its parent for ``txt/``) when it holds a known image layout."""
+    for folder in (path, path.parent):
+        if folder.is_dir() and ((folder / "img_org").is_dir() or any(folder.glob("*_images"))):
+            return folder
+    return None
+
+
+def load_dataset(
+    path: Path | str,
+    *,
+    lenient: bool = False,
+    entity_types: set[str] | None = None,
+    image_root: Path | str | None = None,
+) -> Dataset:
+    """Read every split of a Twitter-style, MNRE-style or plain CoNLL dataset.
+
+    Files with ``IMGID:`` lines accept the Twitter entity types (PER, LOC, ORG, MISC, OTHER) unless
+    ``entity_types`` says otherwise; plain CoNLL files accept any BIO type.
+    """
+    path = Path(path)
+    files = find_split_files(path)
+    task = sniff_format(next(iter(files.values())))
+    splits: dict = {}
+    skipped: dict[str, list[SkippedRecord]] = {}
+    for split, file in files.items():
+        if task == "mre":
+            result = read_mnre(file, lenient=lenient)
+        else:
+            types = entity_types
+            if types is None and _has_imgid(file):
+                types = set(TWITTER_ENTITY_TYPES)
+            result = read_conll(file, lenient=lenient, allowed_types=types)
+        splits[split] = result.records
+        skipped[split] = result.skipped
+    root = Path(image_root) if image_root is not None else _default_image_root(path if path.is_dir() else path.parent)
+    return Dataset(path, task, splits, files, skipped, root)
