@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 import time
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -19,17 +19,17 @@ data_app = typer.Typer(help="Read, check, summarise and generate datasets.", no_
 app.add_typer(data_app, name="data")
 
 
-class OutputFormat(str, Enum):
+class OutputFormat(StrEnum):
     text = "text"
     json = "json"
 
 
-class SynthTask(str, Enum):
+class SynthTask(StrEnum):
     ner = "ner"
     re = "re"
 
 
-class SynthSize(str, Enum):
+class SynthSize(StrEnum):
     small = "small"
     full = "full"
 
@@ -37,11 +37,20 @@ class SynthSize(str, Enum):
 PathArg = Annotated[Path, typer.Argument(help="Dataset folder (split files inside or in txt/) or one file.")]
 ImagesOpt = Annotated[
     Path | None,
-    typer.Option("--images", help="Image root (twitter20xx_images/ or img_org/ layouts); default: the dataset folder if it holds one."),
+    typer.Option(
+        "--images",
+        help="Image root (twitter20xx_images/ or img_org/ layouts); default: the dataset folder if it holds one.",
+    ),
 ]
-LenientOpt = Annotated[bool, typer.Option("--lenient", help="Skip malformed records and report them instead of stopping.")]
+LenientOpt = Annotated[
+    bool, typer.Option("--lenient", help="Skip malformed records and report them instead of stopping.")
+]
 TypesOpt = Annotated[
-    str | None, typer.Option("--types", help="Comma-separated entity types to accept (default: Twitter types for IMGID files, any for plain CoNLL).")
+    str | None,
+    typer.Option(
+        "--types",
+        help="Comma-separated entity types to accept (default: Twitter types for IMGID files, any for plain CoNLL).",
+    ),
 ]
 
 
@@ -58,7 +67,9 @@ def _load(path: Path, lenient: bool, images: Path | None, types: str | None):
 def data_stats(
     path: PathArg,
     images: ImagesOpt = None,
-    output_format: Annotated[OutputFormat, typer.Option("--format", help="text table or JSON.")] = OutputFormat.text,
+    output_format: Annotated[
+        OutputFormat, typer.Option("--format", help="text table or JSON.")
+    ] = OutputFormat.text,
     lenient: LenientOpt = False,
     types: TypesOpt = None,
 ) -> None:
@@ -95,12 +106,16 @@ def data_check(
             problems.append(f"{split}: {len(split_stats['skipped_records'])} malformed record(s) skipped")
         files = split_stats.get("image_files")
         if files and (files["images_unreadable"] or files["crops_unreadable"]):
-            problems.append(f"{split}: {files['images_unreadable']} unreadable image(s), {files['crops_unreadable']} unreadable crop(s)")
+            problems.append(
+                f"{split}: {files['images_unreadable']} unreadable image(s), {files['crops_unreadable']} unreadable crop(s)"
+            )
         for message in split_stats.get("image_problems", [])[:5]:
             typer.echo(f"  {split}: {message}")
         if files and (files["images_missing"] or files["crops_missing"]):
-            typer.echo(f"  {split}: {files['images_missing']} image(s) and {files['crops_missing']} listed crop(s) "
-                       "absent on disk; the model sees them as masked, never replaced")
+            typer.echo(
+                f"  {split}: {files['images_missing']} image(s) and {files['crops_missing']} listed crop(s) "
+                "absent on disk; the model sees them as masked, never replaced"
+            )
     if dataset.image_root is None:
         typer.echo("  no image root given or found: text checked only")
     if problems:
@@ -114,7 +129,9 @@ def data_check(
 def data_synth(
     task: Annotated[SynthTask, typer.Option("--task", help="ner (Twitter layout) or re (MNRE layout).")],
     out: Annotated[Path, typer.Option("--out", help="Output folder (created).")],
-    size: Annotated[SynthSize, typer.Option("--size", help="small (minutes to train) or full (benchmark size).")] = SynthSize.small,
+    size: Annotated[
+        SynthSize, typer.Option("--size", help="small (minutes to train) or full (benchmark size).")
+    ] = SynthSize.small,
     seed: Annotated[int, typer.Option("--seed", help="Same seed, same files.")] = 13,
     workers: Annotated[int, typer.Option("--workers", help="Processes drawing images.")] = 2,
 ) -> None:
@@ -122,13 +139,18 @@ def data_synth(
     from mmib.data.synth import SynthConfig, generate
 
     start = time.perf_counter()
-    summary = generate(SynthConfig(task=task.value, size=size.value, seed=seed, workers=workers), out,
-                       progress=sys.stderr.isatty())
+    summary = generate(
+        SynthConfig(task=task.value, size=size.value, seed=seed, workers=workers),
+        out,
+        progress=sys.stderr.isatty(),
+    )
     typer.echo(f"wrote {out} in {time.perf_counter() - start:.1f}s: {summary['split_sizes']}")
     for split, oracle in summary["oracles"].items():
-        typer.echo(f"  {split:<5} categories {summary['categories'][split]}  images absent "
-                   f"{summary['images_absent'][split]}  text-only oracle F1 {oracle['text_only_f1']:.4f}  "
-                   f"multimodal oracle F1 {oracle['multimodal_f1']:.4f}")
+        typer.echo(
+            f"  {split:<5} categories {summary['categories'][split]}  images absent "
+            f"{summary['images_absent'][split]}  text-only oracle F1 {oracle['text_only_f1']:.4f}  "
+            f"multimodal oracle F1 {oracle['multimodal_f1']:.4f}"
+        )
 
 
 @app.command("quickstart")

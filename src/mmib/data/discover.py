@@ -103,5 +103,9 @@ def load_dataset(
             result = read_conll(file, lenient=lenient, allowed_types=types)
         splits[split] = result.records
         skipped[split] = result.skipped
-    root = Path(image_root) if image_root is not None else _default_image_root(path if path.is_dir() else path.parent)
+    root = (
+        Path(image_root)
+        if image_root is not None
+        else _default_image_root(path if path.is_dir() else path.parent)
+    )
     return Dataset(path, task, splits, files, skipped, root)

@@ -102,7 +102,9 @@ def load_crop_mapping(path: Path) -> dict[str | int, list[str]]:
 
         raw = torch.load(path, map_location="cpu", weights_only=True)
     if not isinstance(raw, dict):
-        raise ValueError(f"{path}: crop mapping is a {type(raw).__name__}, expected a dict key -> [crop names]")
+        raise ValueError(
+            f"{path}: crop mapping is a {type(raw).__name__}, expected a dict key -> [crop names]"
+        )
     if raw and all(isinstance(k, str) and k.isdigit() for k in raw):
         raw = {int(k): v for k, v in raw.items()}
     return {k: [str(name) for name in v] for k, v in raw.items()}
@@ -181,7 +183,9 @@ class ImageStore:
             if (root / "img_vg").is_dir() and (vg := _find_split_dir(root / "img_vg", split)):
                 crop_dir = vg / "crops" if (vg / "crops").is_dir() else vg
         else:  # Twitter layout: <name>_images/ holds every split; <name>_aux_images/<split>/crops
-            image_dirs = sorted(p for p in root.glob("*_images") if p.is_dir() and not p.name.endswith("_aux_images"))
+            image_dirs = sorted(
+                p for p in root.glob("*_images") if p.is_dir() and not p.name.endswith("_aux_images")
+            )
             image_dir = image_dirs[0] if image_dirs else (root if any(root.glob("*.jpg")) else None)
             for aux in sorted(root.glob("*_aux_images")):
                 if split_dir := _find_split_dir(aux, split):
@@ -208,7 +212,9 @@ class ImageStore:
                 return self.crop_mapping[key][: self.max_crops]
         return None
 
-    def locate(self, image_id: str | None, index: int, counts: ImageCounts | None = None) -> list[Path | None]:
+    def locate(
+        self, image_id: str | None, index: int, counts: ImageCounts | None = None
+    ) -> list[Path | None]:
         """Paths of the whole image and its first m crops (None where there is none to look for)."""
         crop_names = self.crop_names(image_id, index)
         if counts is not None:
@@ -250,7 +256,9 @@ def audit_crop_mapping(store: ImageStore, indices: set[int], image_ids: set[str]
     """
     if store.crop_mapping is None:
         return {}
-    on_disk = {p.name for p in store.crop_dir.iterdir()} if store.crop_dir and store.crop_dir.is_dir() else set()
+    on_disk = (
+        {p.name for p in store.crop_dir.iterdir()} if store.crop_dir and store.crop_dir.is_dir() else set()
+    )
     listed = [name for names in store.crop_mapping.values() for name in names]
     keys_with_text = sum(1 for key in store.crop_mapping if key in indices or key in image_ids)
     return {

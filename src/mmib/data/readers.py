@@ -58,9 +58,7 @@ def _conll_blocks(path: Path) -> Iterator[tuple[int, list[tuple[int, str]]]]:
         yield block[0][0], block
 
 
-def _parse_conll_block(
-    path: Path, block: list[tuple[int, str]], allowed_types: set[str] | None
-) -> NerPost:
+def _parse_conll_block(path: Path, block: list[tuple[int, str]], allowed_types: set[str] | None) -> NerPost:
     image_id = None
     first_line = block[0][0]
     if block[0][1].startswith(_IMGID_PREFIX):
@@ -101,7 +99,7 @@ def read_conll(
     """
     path = Path(path)
     result = ReadResult(path)
-    for first_line, block in _conll_blocks(path):
+    for _first_line, block in _conll_blocks(path):
         try:
             post = _parse_conll_block(path, block, allowed_types)
         except DataFormatError as error:
@@ -122,14 +120,18 @@ _MRE_EXPECTED = "{'token': [...], 'h': {'name', 'pos'}, 't': {...}, 'img_id': ..
 def _parse_entity(path: Path, number: int, record: dict, key: str, n_tokens: int) -> Entity:
     entity = record.get(key)
     if not isinstance(entity, dict) or "pos" not in entity:
-        raise DataFormatError(path, number, f"missing or malformed {key!r}", f"{key!r}: {{'name': ..., 'pos': [start, end]}}")
+        raise DataFormatError(
+            path, number, f"missing or malformed {key!r}", f"{key!r}: {{'name': ..., 'pos': [start, end]}}"
+        )
     pos = entity["pos"]
     if not (isinstance(pos, list | tuple) and len(pos) == 2 and all(isinstance(p, int) for p in pos)):
         raise DataFormatError(path, number, f"{key!r} pos is {pos!r}", "two integers [start, end)")
     start, end = pos
     if not 0 <= start < end <= n_tokens:
         raise DataFormatError(
-            path, number, f"{key!r} span [{start}, {end}) outside the sentence of {n_tokens} tokens",
+            path,
+            number,
+            f"{key!r} span [{start}, {end}) outside the sentence of {n_tokens} tokens",
             f"0 <= start < end <= {n_tokens}",
         )
     return Entity(start, end, str(entity.get("name", "")))
@@ -139,19 +141,27 @@ def _parse_mre_line(path: Path, number: int, line: str) -> ReInstance:
     try:
         record = ast.literal_eval(line)
     except (ValueError, SyntaxError) as error:
-        raise DataFormatError(path, number, f"not a Python dict literal ({error.__class__.__name__})", _MRE_EXPECTED) from None
+        raise DataFormatError(
+            path, number, f"not a Python dict literal ({error.__class__.__name__})", _MRE_EXPECTED
+        ) from None
     if not isinstance(record, dict):
         raise DataFormatError(path, number, f"a {type(record).__name__}, not a dict", _MRE_EXPECTED)
     tokens = record.get("token")
     if not isinstance(tokens, list) or not tokens or not all(isinstance(t, str) for t in tokens):
-        raise DataFormatError(path, number, "missing or empty 'token' list", "'token': a non-empty list of strings")
+        raise DataFormatError(
+            path, number, "missing or empty 'token' list", "'token': a non-empty list of strings"
+        )
     head = _parse_entity(path, number, record, "h", len(tokens))
     tail = _parse_entity(path, number, record, "t", len(tokens))
     if (head.start, head.end) == (tail.start, tail.end):
-        raise DataFormatError(path, number, f"head and tail are the same span [{head.start}, {head.end})", "two different spans")
+        raise DataFormatError(
+            path, number, f"head and tail are the same span [{head.start}, {head.end})", "two different spans"
+        )
     relation = record.get("relation")
     if not isinstance(relation, str) or not relation:
-        raise DataFormatError(path, number, "missing 'relation'", "'relation': a label such as '/per/org/member_of' or 'None'")
+        raise DataFormatError(
+            path, number, "missing 'relation'", "'relation': a label such as '/per/org/member_of' or 'None'"
+        )
     image_id = record.get("img_id")
     if image_id is not None and not isinstance(image_id, str):
         raise DataFormatError(path, number, f"'img_id' is {image_id!r}", "a file name such as 'x.jpg'")

@@ -22,7 +22,9 @@ def check_images(dataset: Dataset, split: str, progress: bool = True) -> ImageCo
     for record in dataset.splits[split]:
         located = store.locate(record.image_id, record.index, counts)
         paths.update((p, "image" if i == 0 else "crop") for i, p in enumerate(located) if p is not None)
-    for path, kind in tqdm(paths.items(), desc=f"images {split}", unit="file", disable=not progress, leave=False):
+    for path, kind in tqdm(
+        paths.items(), desc=f"images {split}", unit="file", disable=not progress, leave=False
+    ):
         try:
             decode_image(path)
             counts.record(path, kind, "found")
@@ -108,7 +110,9 @@ def format_stats(stats: dict) -> str:
         lines.append(row("tokens", [splits[s]["tokens"] for s in names]))
         types = sorted({t for s in names for t in splits[s]["entities"]})
         for entity_type in types:
-            lines.append(row(f"entities {entity_type}", [splits[s]["entities"].get(entity_type, 0) for s in names]))
+            lines.append(
+                row(f"entities {entity_type}", [splits[s]["entities"].get(entity_type, 0) for s in names])
+            )
         lines.append(row("entities total", [splits[s]["entities_total"] for s in names]))
         lines.append(row("orphan I- tags (start an entity)", [splits[s]["orphan_i_tags"] for s in names]))
         lines.append(row("distinct image ids", [splits[s]["images"] for s in names]))

@@ -150,8 +150,19 @@ class _NerPlanner:
         image_present = rng.random() >= self.config.missing_image_share
         evidence = "text" if category != "image" else "name:" + " ".join(name)
         image_id = f"{SPLITS.index(split) + 1}{index:06d}"  # numeric, like Twitter IMGIDs
-        return Post(split, index, image_id, tokens, category, cues, distractors, image_present,
-                    category != "image", evidence, tags=tags)
+        return Post(
+            split,
+            index,
+            image_id,
+            tokens,
+            category,
+            cues,
+            distractors,
+            image_present,
+            category != "image",
+            evidence,
+            tags=tags,
+        )
 
 
 class _RePlanner:
@@ -188,9 +199,21 @@ class _RePlanner:
         image_present = rng.random() >= self.config.missing_image_share
         evidence = "text" if category != "image" else f"pair:{pair[0]}-{pair[1]}"
         image_id = f"synth_{split}_{index:06d}.jpg"
-        return Post(split, index, image_id, tokens, category, cues, distractors, image_present,
-                    category != "image", evidence, head=_shift(spans["H"], offset),
-                    tail=_shift(spans["T"], offset), relation=relation)
+        return Post(
+            split,
+            index,
+            image_id,
+            tokens,
+            category,
+            cues,
+            distractors,
+            image_present,
+            category != "image",
+            evidence,
+            head=_shift(spans["H"], offset),
+            tail=_shift(spans["T"], offset),
+            relation=relation,
+        )
 
 
 def _render(job: tuple[int, str, int, list[str], list[str], str, list[tuple[str, Path]]]) -> list:
@@ -211,10 +234,18 @@ def _layout(task: str, out: Path, post: Post) -> tuple[Path, Path, str | int, st
     """Image path, crop folder, crop-mapping key and crop name prefix of a post, per the real layouts."""
     folder_split = FOLDER_SPLIT[post.split]
     if task == "ner":
-        return (out / "synth_images" / f"{post.image_id}.jpg", out / "synth_aux_images" / folder_split / "crops",
-                f"{post.image_id}.jpg", f"{post.image_id}_crop")
-    return (out / "img_org" / folder_split / post.image_id, out / "img_vg" / folder_split / "crops",
-            post.index, f"{post.index}_pred_crop")
+        return (
+            out / "synth_images" / f"{post.image_id}.jpg",
+            out / "synth_aux_images" / folder_split / "crops",
+            f"{post.image_id}.jpg",
+            f"{post.image_id}_crop",
+        )
+    return (
+        out / "img_org" / folder_split / post.image_id,
+        out / "img_vg" / folder_split / "crops",
+        post.index,
+        f"{post.index}_pred_crop",
+    )
 
 
 def _write_text(task: str, path: Path, posts: list[Post]) -> None:
@@ -250,19 +281,29 @@ def _oracle_scores(task: str, posts_by_split: dict[str, list[Post]]) -> dict[str
     scores = {}
     for split, posts in posts_by_split.items():
         text_only = [_answer(task, p) if p.text_determines else guess(p) for p in posts]
-        multimodal = [_answer(task, p) if p.text_determines or p.image_determines else guess(p) for p in posts]
+        multimodal = [
+            _answer(task, p) if p.text_determines or p.image_determines else guess(p) for p in posts
+        ]
         gold = [_answer(task, p) for p in posts]
         if task == "ner":
             gold_tags = [p.tags for p in posts]
             scores[split] = {
-                "text_only_f1": ner_scores(gold_tags, [_retag(p, a) for p, a in zip(posts, text_only, strict=True)]).f1,
-                "multimodal_f1": ner_scores(gold_tags, [_retag(p, a) for p, a in zip(posts, multimodal, strict=True)]).f1,
+                "text_only_f1": ner_scores(
+                    gold_tags, [_retag(p, a) for p, a in zip(posts, text_only, strict=True)]
+                ).f1,
+                "multimodal_f1": ner_scores(
+                    gold_tags, [_retag(p, a) for p, a in zip(posts, multimodal, strict=True)]
+                ).f1,
             }
         else:
-            scores[split] = {"text_only_f1": re_scores(gold, text_only).f1, "multimodal_f1": re_scores(gold, multimodal).f1}
+            scores[split] = {
+                "text_only_f1": re_scores(gold, text_only).f1,
+                "multimodal_f1": re_scores(gold, multimodal).f1,
+            }
         scores[split]["share_text_decided"] = sum(p.text_determines for p in posts) / len(posts)
         scores[split]["share_image_only_decided"] = sum(
-            p.image_determines and not p.text_determines for p in posts) / len(posts)
+            p.image_determines and not p.text_determines for p in posts
+        ) / len(posts)
     return scores
 
 
@@ -294,7 +335,8 @@ def generate(config: SynthConfig, out: Path | str, progress: bool = True) -> dic
         raise ValueError(f"task must be 'ner' or 're', got {task!r}")
     planner = _NerPlanner(config) if task == "ner" else _RePlanner(config)
     posts_by_split = {
-        split: [planner.plan(split, i) for i in range(n)] for split, n in zip(SPLITS, config.split_sizes(), strict=True)
+        split: [planner.plan(split, i) for i in range(n)]
+        for split, n in zip(SPLITS, config.split_sizes(), strict=True)
     }
     jobs, crop_maps = [], {}
     for split, posts in posts_by_split.items():
@@ -306,13 +348,27 @@ def generate(config: SynthConfig, out: Path | str, progress: bool = True) -> dic
             names = [f"{prefix}_{k}.png" for k in range(len(post.cues) + len(post.distractors))]
             crop_maps[split][key] = names if post.image_present else []
             targets = [(n, crop_dir / n) for n in names] if post.image_present else []
-            jobs.append((config.seed, split, post.index, post.cues, post.distractors,
-                         str(image_path) if post.image_present else "", targets))
+            jobs.append(
+                (
+                    config.seed,
+                    split,
+                    post.index,
+                    post.cues,
+                    post.distractors,
+                    str(image_path) if post.image_present else "",
+                    targets,
+                )
+            )
     all_posts = [p for posts in posts_by_split.values() for p in posts]
     with ProcessPoolExecutor(max_workers=max(1, config.workers)) as pool:
         results = pool.map(_render, jobs, chunksize=64)
-        for post, objects in tqdm(zip(all_posts, results, strict=True), total=len(jobs), desc=f"drawing {task}",
-                                  unit="image", disable=not progress):
+        for post, objects in tqdm(
+            zip(all_posts, results, strict=True),
+            total=len(jobs),
+            desc=f"drawing {task}",
+            unit="image",
+            disable=not progress,
+        ):
             post.objects = objects
     for split, posts in posts_by_split.items():
         _write_text(task, out / SPLIT_FILES[task][SPLITS.index(split)], posts)
@@ -320,9 +376,17 @@ def generate(config: SynthConfig, out: Path | str, progress: bool = True) -> dic
         torch.save(crop_maps[split], out / f"{mapping_prefix}_{MAPPING_SPLIT[task][split]}_dict.pth")
     with (out / "synth_meta.jsonl").open("w", encoding="utf-8") as handle:
         for post in all_posts:
-            meta = {"split": post.split, "index": post.index, "image_id": post.image_id, "category": post.category,
-                    "text_determines": post.text_determines, "image_determines": post.image_determines,
-                    "image_present": post.image_present, "answer": _answer(task, post), "objects": post.objects}
+            meta = {
+                "split": post.split,
+                "index": post.index,
+                "image_id": post.image_id,
+                "category": post.category,
+                "text_determines": post.text_determines,
+                "image_determines": post.image_determines,
+                "image_present": post.image_present,
+                "answer": _answer(task, post),
+                "objects": post.objects,
+            }
             handle.write(json.dumps(meta) + "\n")
     summary = {
         "generator": "mmib.data.synth",

@@ -62,18 +62,46 @@ SECONDARY = ["with {S}", "via {S}", "cc {S}", "thanks {S}"]
 
 # Relation extraction: label, head type, tail type, scene cues, hint templates ({H}, {T}).
 RELATIONS: dict[str, tuple[str, str, list[str], list[str]]] = {
-    "/per/per/couple": ("PER", "PER", ["person", "person", "heart"], [
-        "{H} and {T} got married last weekend", "{H} kissing her husband {T}", "{H} and {T} are dating"]),
-    "/per/per/peer": ("PER", "PER", ["person", "person", "ball"], [
-        "{H} and teammate {T} won the match", "{H} passes to {T} in training", "{H} and {T} play for the same club"]),
-    "/per/loc/place_of_residence": ("PER", "LOC", ["person", "house"], [
-        "{H} lives in {T} with his family", "{H} bought a house in {T}", "{H} at home in {T}"]),
-    "/per/org/member_of": ("PER", "ORG", ["person", "building"], [
-        "{H} joined {T} as a manager", "{H} works for {T}", "{H} signed a contract with {T}"]),
-    "/org/loc/locate_at": ("ORG", "LOC", ["building", "landscape"], [
-        "{H} opens its office in {T}", "{H} is based in {T}", "the {H} headquarters in {T}"]),
-    "/per/misc/awarded": ("PER", "MISC", ["person", "trophy"], [
-        "{H} wins the {T}", "{H} was awarded the {T}", "{H} lifts the {T} trophy"]),
+    "/per/per/couple": (
+        "PER",
+        "PER",
+        ["person", "person", "heart"],
+        ["{H} and {T} got married last weekend", "{H} kissing her husband {T}", "{H} and {T} are dating"],
+    ),
+    "/per/per/peer": (
+        "PER",
+        "PER",
+        ["person", "person", "ball"],
+        [
+            "{H} and teammate {T} won the match",
+            "{H} passes to {T} in training",
+            "{H} and {T} play for the same club",
+        ],
+    ),
+    "/per/loc/place_of_residence": (
+        "PER",
+        "LOC",
+        ["person", "house"],
+        ["{H} lives in {T} with his family", "{H} bought a house in {T}", "{H} at home in {T}"],
+    ),
+    "/per/org/member_of": (
+        "PER",
+        "ORG",
+        ["person", "building"],
+        ["{H} joined {T} as a manager", "{H} works for {T}", "{H} signed a contract with {T}"],
+    ),
+    "/org/loc/locate_at": (
+        "ORG",
+        "LOC",
+        ["building", "landscape"],
+        ["{H} opens its office in {T}", "{H} is based in {T}", "the {H} headquarters in {T}"],
+    ),
+    "/per/misc/awarded": (
+        "PER",
+        "MISC",
+        ["person", "trophy"],
+        ["{H} wins the {T}", "{H} was awarded the {T}", "{H} lifts the {T} trophy"],
+    ),
 }
 NONE_HINTS = ["{H} has nothing to do with {T}", "{H} is not {T}", "unlike {H} , {T} stayed home"]
 PAIR_NEUTRAL = ["{H} and {T} today", "{H} {T} !!", "{H} with {T} , look", "{H} / {T} #tbt", "news : {H} {T}"]
@@ -114,5 +142,7 @@ def decorate(tokens: list[str], rng: random.Random) -> tuple[list[str], int]:
     if rng.random() < 0.2:
         suffix.append(rng.choice(EMOJI))
     if rng.random() < 0.3:
-        suffix.append("http://t.co/" + "".join(rng.choice("abcdefghjkmnpqrstuvwxyz0123456789") for _ in range(8)))
+        suffix.append(
+            "http://t.co/" + "".join(rng.choice("abcdefghjkmnpqrstuvwxyz0123456789") for _ in range(8))
+        )
     return prefix + tokens + suffix, len(prefix)

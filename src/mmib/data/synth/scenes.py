@@ -44,8 +44,10 @@ def draw_landscape(draw: ImageDraw.ImageDraw, box: Box, rng: random.Random) -> N
         peak_x = rng.randint(x0, x1)
         half = rng.randint((x1 - x0) // 4, (x1 - x0) // 2)
         grey = rng.randint(80, 150)
-        draw.polygon([(peak_x - half, y1), (peak_x, y0 + rng.randint(10, (y1 - y0) // 2)), (peak_x + half, y1)],
-                     fill=(grey, grey + 10, grey))
+        draw.polygon(
+            [(peak_x - half, y1), (peak_x, y0 + rng.randint(10, (y1 - y0) // 2)), (peak_x + half, y1)],
+            fill=(grey, grey + 10, grey),
+        )
     sun_r = rng.randint(8, 16)
     sx, sy = rng.randint(x0 + sun_r, x1 - sun_r), y0 + sun_r + 2
     draw.ellipse((sx - sun_r, sy - sun_r, sx + sun_r, sy + sun_r), fill=(255, 215, 0))
@@ -76,14 +78,18 @@ def draw_trophy(draw: ImageDraw.ImageDraw, box: Box, rng: random.Random) -> None
     draw.pieslice((x0 + w // 6, y0 - h // 3, x1 - w // 6, y0 + h // 2), 0, 180, fill=gold)
     draw.arc((x0, y0 + h // 12, x0 + w // 3, y0 + h // 3), 90, 270, fill=gold, width=3)
     draw.arc((x1 - w // 3, y0 + h // 12, x1, y0 + h // 3), 270, 90, fill=gold, width=3)
-    draw.rectangle((x0 + w // 2 - w // 14, y0 + h // 12 + h // 6, x0 + w // 2 + w // 14, y1 - h // 5), fill=gold)
+    draw.rectangle(
+        (x0 + w // 2 - w // 14, y0 + h // 12 + h // 6, x0 + w // 2 + w // 14, y1 - h // 5), fill=gold
+    )
     draw.rectangle((x0 + w // 5, y1 - h // 5, x1 - w // 5, y1), fill=(90, 60, 30))
 
 
 def draw_house(draw: ImageDraw.ImageDraw, box: Box, rng: random.Random) -> None:
     x0, y0, x1, y1 = box
     mid = y0 + (y1 - y0) // 3
-    draw.polygon([(x0, mid), ((x0 + x1) // 2, y0), (x1, mid)], fill=rng.choice([(170, 40, 40), (120, 60, 30)]))
+    draw.polygon(
+        [(x0, mid), ((x0 + x1) // 2, y0), (x1, mid)], fill=rng.choice([(170, 40, 40), (120, 60, 30)])
+    )
     draw.rectangle((x0 + 4, mid, x1 - 4, y1), fill=_colour(rng, 150, 240))
     dw = (x1 - x0) // 6
     draw.rectangle(((x0 + x1) // 2 - dw, y1 - (y1 - mid) // 2, (x0 + x1) // 2 + dw, y1), fill=(100, 60, 20))
@@ -104,8 +110,10 @@ def draw_ball(draw: ImageDraw.ImageDraw, box: Box, rng: random.Random) -> None:
     cx, cy, r = (x0 + x1) // 2, (y0 + y1) // 2, (x1 - x0) // 6
     draw.regular_polygon((cx, cy, r), 5, fill=(0, 0, 0))
     for dx, dy in ((-2, -2), (2, -2), (0, 2)):
-        draw.ellipse((cx + dx * r - r // 2, cy + dy * r - r // 2, cx + dx * r + r // 2, cy + dy * r + r // 2),
-                     fill=(0, 0, 0))
+        draw.ellipse(
+            (cx + dx * r - r // 2, cy + dy * r - r // 2, cx + dx * r + r // 2, cy + dy * r + r // 2),
+            fill=(0, 0, 0),
+        )
 
 
 def draw_tree(draw: ImageDraw.ImageDraw, box: Box, rng: random.Random) -> None:
@@ -120,8 +128,10 @@ def draw_car(draw: ImageDraw.ImageDraw, box: Box, rng: random.Random) -> None:
     w, h = x1 - x0, y1 - y0
     body = _colour(rng)
     draw.rectangle((x0, y0 + h // 3, x1, y1 - h // 5), fill=body)
-    draw.polygon([(x0 + w // 5, y0 + h // 3), (x0 + w // 3, y0), (x1 - w // 3, y0), (x1 - w // 5, y0 + h // 3)],
-                 fill=body)
+    draw.polygon(
+        [(x0 + w // 5, y0 + h // 3), (x0 + w // 3, y0), (x1 - w // 3, y0), (x1 - w // 5, y0 + h // 3)],
+        fill=body,
+    )
     r = h // 5
     for cx in (x0 + w // 4, x1 - w // 4):
         draw.ellipse((cx - r, y1 - 2 * r, cx + r, y1), fill=(20, 20, 20))
