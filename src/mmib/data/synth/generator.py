@@ -390,7 +390,7 @@ def generate(config: SynthConfig, out: Path | str, progress: bool = True) -> dic
             handle.write(json.dumps(meta) + "\n")
     summary = {
         "generator": "mmib.data.synth",
-        "config": asdict(config),
+        "config": {k: v for k, v in asdict(config).items() if k != "workers"},  # workers change no byte
         "split_sizes": dict(zip(SPLITS, config.split_sizes(), strict=True)),
         "categories": {s: dict(Counter(p.category for p in posts)) for s, posts in posts_by_split.items()},
         "images_absent": {s: sum(not p.image_present for p in posts) for s, posts in posts_by_split.items()},

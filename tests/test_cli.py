@@ -1,0 +1,91 @@
+"""The mmib command line, run in-process with typer's runner and once as a real console script."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from mmib.cli import app
+
+from .conftest import shared_path
+
+runner = CliRunner()
+
+
+def test_help_lists_data_commands():
+    result = runner.invoke(app, ["data", "--help"])
+    assert result.exit_code == 0
+    for command in ("stats", "check", "synth"):
+        assert command in result.output
+
+
+def test_console_script_is_installed():
+    beside_python = Path(sys.executable).parent / "mmib"
+    executable = str(beside_python) if beside_python.exists() else shutil.which("mmib")
+    assert executable, "pip install -e . should put the mmib console script on PATH"
+    output = subprocess.run([executable, "--help"], capture_output=True, text=True, check=True).stdout
+    assert "data" in output and "quickstart" in output
+
+
+def test_stats_json_shape_ner(synth_ner):
+    result = runner.invoke(app, ["data", "stats", str(synth_ner), "--format", "json"])
+    assert result.exit_code == 0, result.output
+    stats = json.loads(result.output)
+    assert stats["dataset"] == synth_ner.name
+    train = stats["splits"]["train"]
+    assert train["posts"] == 400 and set(train["entities"]) == {"PER", "LOC", "ORG", "MISC"}
+
+
+def test_stats_json_shape_mre(synth_re):
+    result = runner.invoke(app, ["data", "stats", str(synth_re), "--format", "json"])
+    stats = json.loads(result.output)
+    train = stats["splits"]["train"]
+    assert train["instances"] == 400 and train["images"] == 400 and "None" in train["relations"]
+
+
+def test_stats_on_real_twitter2017_json():
+    path = shared_path("data/twitter2017")
+    stats = json.loads(runner.invoke(app, ["data", "stats", str(path), "--format", "json"]).output)
+    assert stats["splits"]["test"]["entities"] == {"LOC": 178, "MISC": 157, "ORG": 395, "PER": 621}
+
+
+def test_check_ok_and_reports_masked_images(synth_ner):
+    result = runner.invoke(app, ["data", "check", str(synth_ner)])
+    assert result.exit_code == 0, result.output
+    assert "ok: every record is well-formed" in result.output
+    assert "absent on disk; the model sees them as masked" in result.output
+
+
+def test_check_fails_with_file_and_line(tmp_path):
+    (tmp_path / "train.txt").write_text("IMGID:1\nJohn\tB-PERSON\n")
+    result = runner.invoke(app, ["data", "check", str(tmp_path)])
+    assert result.exit_code == 2
+    assert f"{tmp_path / 'train.txt'}:2: unknown entity type" in result.output
+
+
+def test_check_lenient_reports_skips_and_exits_one(tmp_path):
+    (tmp_path / "train.txt").write_text("IMGID:1\nJohn\tB-PER\n\nIMGID:2\nbad\n")
+    result = runner.invoke(app, ["data", "check", str(tmp_path), "--lenient"])
+    assert result.exit_code == 1
+    assert "skipped 1 malformed record(s)" in result.output
+    assert "train.txt:5: no tab" in result.output
+
+
+def test_check_mnre_sample_real_images():
+    result = runner.invoke(app, ["data", "check", str(shared_path("images/mnre-sample"))])
+    assert result.exit_code == 0, result.output
+    assert "crops listed absent" in result.output
+
+
+def test_synth_command(tmp_path):
+    result = runner.invoke(
+        app, ["data", "synth", "--task", "re", "--out", str(tmp_path / "re"), "--seed", "3"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "text-only oracle F1" in result.output
+    assert (tmp_path / "re" / "mre_dev_dict.pth").exists() and (tmp_path / "re" / "img_org" / "val").is_dir()
