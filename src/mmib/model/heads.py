@@ -1,0 +1,67 @@
+"""Task heads: the CRF for MNER, equations (18) and (27), and entity-pair classification for MRE,
+equations (19) and (28)."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+from torchcrf import CRF
+
+
+class CrfHead(nn.Module):
+    """Emissions w_y^crf c_i plus transitions Trans(y_{i-1}, y_i), a linear-chain CRF over the words.
+
+    The CRF runs over the n words (positions 1..n of C); the [CLS]/[SEP] positions carry no label.
+    pytorch-crf provides the forward algorithm for log p(Y|X) and Viterbi decoding.
+    """
+
+    def __init__(self, hidden_size: int, num_tags: int, dropout: float = 0.1) -> None:
+        super().__init__()
+        self.dropout = nn.Dropout(dropout)
+        self.emissions = nn.Linear(hidden_size, num_tags)
+        self.crf = CRF(num_tags, batch_first=True)
+
+    def word_emissions(self, fused: torch.Tensor, word_mask: torch.Tensor) -> torch.Tensor:
+        """C (B, n+2, d) -> emissions for the words (B, n_max, tags), left-aligned."""
+        return self.emissions(self.dropout(fused[:, 1 : word_mask.size(1) + 1]))
+
+    def loss(self, fused: torch.Tensor, word_mask: torch.Tensor, tags: torch.Tensor) -> torch.Tensor:
+        """-log p(Y | X) averaged over the batch, eq. (27). word_mask, tags: (B, n_max)."""
+        emissions = self.word_emissions(fused, word_mask)
+        return -self.crf(emissions, tags, mask=word_mask, reduction="mean")
+
+    def decode(self, fused: torch.Tensor, word_mask: torch.Tensor) -> list[list[int]]:
+        return self.crf.decode(self.word_emissions(fused, word_mask), mask=word_mask)
+
+    def marginal_confidence(self, fused: torch.Tensor, word_mask: torch.Tensor) -> torch.Tensor:
+        """Per-word softmax of emissions (B, n_max, tags): a cheap confidence for predictions."""
+        return self.word_emissions(fused, word_mask).softmax(-1)
+
+
+class RelationHead(nn.Module):
+    """softmax(W [E_1 (+) E_2] + b): mean-pooled head and tail spans of C, eq. (19)."""
+
+    def __init__(self, hidden_size: int, num_relations: int, dropout: float = 0.1) -> None:
+        super().__init__()
+        self.dropout = nn.Dropout(dropout)
+        self.classifier = nn.Linear(2 * hidden_size, num_relations)
+
+    @staticmethod
+    def pool_span(fused: torch.Tensor, post_index: torch.Tensor, spans: torch.Tensor) -> torch.Tensor:
+        """Mean of C over word spans: fused (P, n+2, d), post_index (N,), spans (N, 2) [start, end)
+        in word positions -> (N, d). Word w sits at position w + 1 of C (after [CLS])."""
+        positions = torch.arange(fused.size(1), device=fused.device).unsqueeze(0)  # (1, n+2)
+        inside = (positions >= spans[:, :1] + 1) & (positions < spans[:, 1:] + 1)  # (N, n+2)
+        weights = inside.to(fused.dtype).unsqueeze(-1)
+        return (fused[post_index] * weights).sum(1) / weights.sum(1).clamp_min(1.0)
+
+    def logits(self, fused: torch.Tensor, post_index: torch.Tensor, heads: torch.Tensor, tails: torch.Tensor):
+        pair = torch.cat(
+            [self.pool_span(fused, post_index, heads), self.pool_span(fused, post_index, tails)], -1
+        )
+        return self.classifier(self.dropout(pair))  # (N, relations)
+
+    def loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """-log p(Y | X, E_1, E_2), eq. (28), averaged over instances."""
+        return F.cross_entropy(logits, labels)

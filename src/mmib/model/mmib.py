@@ -1,0 +1,132 @@
+"""The MMIB model: encoders, variational encoding, regularisers, fusion and task head, eq. (4)-(29).
+
+Data flow for one batch of P posts (and, for MRE, N entity pairs among them):
+
+    words -> TextEncoder -> X^T (P, n+2, d)                                   Section III-A1
+    image features (P, m+1, F) -> W_v -> X^V (P, m+1, d)                      Section III-A2
+    X^T -> VariationalEncoder -> Z^T ; X^V -> VariationalEncoder -> Z^V       eq. (6)-(11)
+    Z^T, Z^V -> CoupledFusion -> C (P, n+2, d)                                eq. (16)-(17)
+    C -> CRF (MNER, eq. 18) or pooled entity pair -> softmax (MRE, eq. 19)
+    loss = L_task + beta1 KL(Z^T) + beta2 KL(Z^V) + L_ar                      eq. (29)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from mmib.encoders.text import TextBatch, TextEncoder
+from mmib.model.alignment import AlignmentDiscriminator
+from mmib.model.config import MMIBConfig
+from mmib.model.fusion import CoupledFusion
+from mmib.model.heads import CrfHead, RelationHead
+from mmib.model.refinement import refinement_loss
+from mmib.model.variational import Latent, VariationalEncoder
+
+
+@dataclass
+class Batch:
+    """Model input. Posts are encoded once; MRE pairs point at their post with ``pair_post``."""
+
+    text: TextBatch
+    word_lengths: torch.Tensor  # (P,)
+    image_features: torch.Tensor  # (P, m+1, F); zeros where absent
+    image_mask: torch.Tensor  # (P, m+1) bool, True where the image/crop exists
+    post_ids: torch.Tensor  # (P,) identity of each post's image, for in-batch negatives
+    tags: torch.Tensor | None = None  # (P, n_max) MNER gold tag ids
+    pair_post: torch.Tensor | None = None  # (N,) MRE: post of each pair
+    heads: torch.Tensor | None = None  # (N, 2) word spans [start, end)
+    tails: torch.Tensor | None = None  # (N, 2)
+    relations: torch.Tensor | None = None  # (N,) gold relation ids
+
+    @property
+    def word_mask(self) -> torch.Tensor:
+        width = int(self.word_lengths.max())
+        return torch.arange(width, device=self.word_lengths.device).unsqueeze(
+            0
+        ) < self.word_lengths.unsqueeze(1)
+
+    def to(self, device: torch.device | str) -> Batch:
+        moved = {
+            k: (v.to(device) if isinstance(v, torch.Tensor | TextBatch) else v) for k, v in vars(self).items()
+        }
+        return Batch(**moved)
+
+
+@dataclass
+class Output:
+    loss: torch.Tensor
+    parts: dict[str, float] = field(default_factory=dict)  # task, kl_text, kl_image, alignment
+    fused: torch.Tensor | None = None  # C (P, n+2, d)
+    relation_logits: torch.Tensor | None = None  # (N, relations)
+    text_latent: Latent | None = None
+    image_latent: Latent | None = None
+
+
+class MMIBModel(nn.Module):
+    def __init__(self, config: MMIBConfig, text_encoder: TextEncoder) -> None:
+        super().__init__()
+        self.config = config
+        self.text_encoder = text_encoder
+        d = config.hidden_size
+        if not config.text_only:
+            self.image_projection = nn.Linear(config.image_feature_dim, d)  # W_v
+            sample = config.use_refinement
+            self.text_variational = VariationalEncoder(d, config.num_heads, config.dropout, sample)  # APEnc^T
+            self.image_variational = VariationalEncoder(
+                d, config.num_heads, config.dropout, sample
+            )  # APEnc^V
+            self.fusion = CoupledFusion(d, config.num_heads, config.dropout)
+            if config.use_alignment:
+                self.discriminator = AlignmentDiscriminator(d)
+        if config.task == "ner":
+            self.head: CrfHead | RelationHead = CrfHead(d, len(config.labels), config.dropout)
+        else:
+            self.head = RelationHead(d, len(config.labels), config.dropout)
+
+    def encode(self, batch: Batch) -> Output:
+        """C and the regulariser losses, without the task loss."""
+        text_states = self.text_encoder(batch.text)  # X^T (P, n+2, d)
+        text_mask = batch.text.mask
+        zero = text_states.sum() * 0.0
+        if self.config.text_only:
+            return Output(loss=zero, fused=text_states)
+        image_states = self.image_projection(batch.image_features) * batch.image_mask.unsqueeze(-1)  # X^V
+        text_latent = self.text_variational(text_states, text_mask)  # Z^T
+        image_latent = self.image_variational(image_states, batch.image_mask)  # Z^V
+        fused = self.fusion(text_latent.z, text_mask, image_latent.z, batch.image_mask)  # C
+        loss, parts = zero, {}
+        if self.config.use_refinement:
+            kl = refinement_loss(text_latent, image_latent, self.config.beta1, self.config.beta2)
+            loss = loss + kl
+            parts["refinement"] = kl.item()
+        if self.config.use_alignment:
+            alignment = self.discriminator(
+                text_latent.z, text_mask, image_latent.z, batch.image_mask, batch.post_ids
+            )
+            loss = loss + alignment
+            parts["alignment"] = alignment.item()
+        return Output(loss, parts, fused, text_latent=text_latent, image_latent=image_latent)
+
+    def forward(self, batch: Batch) -> Output:
+        """Total loss of eq. (29) when gold labels are in the batch."""
+        output = self.encode(batch)
+        if self.config.task == "ner":
+            task = self.head.loss(output.fused, batch.word_mask, batch.tags[:, : batch.word_mask.size(1)])
+        else:
+            output.relation_logits = self.head.logits(output.fused, batch.pair_post, batch.heads, batch.tails)
+            task = self.head.loss(output.relation_logits, batch.relations)
+        output.parts["task"] = task.item()
+        output.loss = output.loss + task
+        return output
+
+    @torch.no_grad()
+    def predict(self, batch: Batch) -> list[list[int]] | list[int]:
+        """Tag ids per post (MNER) or a relation id per pair (MRE)."""
+        output = self.encode(batch)
+        if self.config.task == "ner":
+            return self.head.decode(output.fused, batch.word_mask)
+        logits = self.head.logits(output.fused, batch.pair_post, batch.heads, batch.tails)
+        return logits.argmax(-1).tolist()

@@ -1,0 +1,147 @@
+"""From dataset records to model batches: labels to ids, image features per post, post grouping.
+
+Image features of a split are looked up once (through the on-disk cache) before training; batches then
+only index tensors. MRE instances that share a post (same words, same image) are grouped so that each
+post is encoded once per batch and its entity pairs are pooled from the same C.
+"""
+
+from __future__ import annotations
+
+import random
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from mmib.data.discover import Dataset
+from mmib.data.images import ImageStore
+from mmib.data.records import NerPost, ReInstance
+from mmib.encoders.image import ImageFeatureCache
+from mmib.encoders.text import WordTokenizer
+from mmib.model.mmib import Batch
+
+
+@dataclass
+class PreparedSplit:
+    """One split ready for batching: records, their post grouping and image features."""
+
+    name: str
+    records: list[NerPost] | list[ReInstance]
+    post_of_record: list[int]  # record -> post number
+    post_records: list[list[int]]  # post number -> its records
+    image_features: torch.Tensor  # (posts, m+1, F)
+    image_mask: torch.Tensor  # (posts, m+1) bool
+
+    @property
+    def num_posts(self) -> int:
+        return len(self.post_records)
+
+
+def _post_key(record: NerPost | ReInstance) -> tuple:
+    if isinstance(record, NerPost):
+        return (record.index,)
+    return (tuple(record.tokens), record.image_id)
+
+
+def prepare_split(
+    dataset: Dataset,
+    split: str,
+    cache: ImageFeatureCache | None,
+    feature_dim: int,
+    max_crops: int,
+    progress: bool = True,
+) -> PreparedSplit:
+    """Group records into posts and fetch each post's whole-image and crop features (masked if absent)."""
+    records = dataset.splits[split]
+    keys: dict[tuple, int] = {}
+    post_of_record = [keys.setdefault(_post_key(r), len(keys)) for r in records]
+    post_records: list[list[int]] = [[] for _ in keys]
+    for record_index, post in enumerate(post_of_record):
+        post_records[post].append(record_index)
+    features = torch.zeros(len(keys), max_crops + 1, feature_dim)
+    mask = torch.zeros(len(keys), max_crops + 1, dtype=torch.bool)
+    if cache is not None and dataset.image_root is not None:
+        store = ImageStore.discover(dataset.image_root, split, max_crops=max_crops)
+        located = [store.locate(records[rs[0]].image_id, records[rs[0]].index) for rs in post_records]
+        vectors = cache.features([p for paths in located for p in paths if p is not None], progress=progress)
+        for post, paths in enumerate(located):
+            for slot, path in enumerate(paths):
+                vector = vectors.get(path) if path is not None else None
+                if vector is not None:
+                    features[post, slot] = vector
+                    mask[post, slot] = True
+    return PreparedSplit(split, records, post_of_record, post_records, features, mask)
+
+
+def _image_identity(split: PreparedSplit, post: int) -> int:
+    """Posts that show the same image file share an identity (they cannot be each other's negatives)."""
+    image_id = split.records[split.post_records[post][0]].image_id
+    return zlib.crc32(image_id.encode()) if image_id is not None else -1 - post
+
+
+class Collator:
+    """Builds a :class:`Batch` from a list of post numbers of a prepared split."""
+
+    def __init__(self, tokenizer: WordTokenizer, labels: list[str], task: str) -> None:
+        self.tokenizer = tokenizer
+        self.label_ids = {label: i for i, label in enumerate(labels)}
+        self.task = task
+
+    def label_id(self, label: str, record) -> int:
+        if label not in self.label_ids:
+            raise ValueError(
+                f"{label!r} in record at line {record.source_line} is not among the model's labels; "
+                f"known: {', '.join(self.label_ids)}"
+            )
+        return self.label_ids[label]
+
+    def __call__(self, split: PreparedSplit, posts: list[int]) -> Batch:
+        first_records = [split.records[split.post_records[p][0]] for p in posts]
+        words = [record.tokens for record in first_records]
+        lengths = torch.tensor([len(w) for w in words])
+        batch = Batch(
+            text=self.tokenizer(words),
+            word_lengths=lengths,
+            image_features=split.image_features[posts],
+            image_mask=split.image_mask[posts],
+            post_ids=torch.tensor([_image_identity(split, p) for p in posts]),
+        )
+        if self.task == "ner":
+            tags = torch.zeros(len(posts), int(lengths.max()), dtype=torch.long)
+            for row, record in enumerate(first_records):
+                tags[row, : len(record.tags)] = torch.tensor([self.label_id(t, record) for t in record.tags])
+            batch.tags = tags
+        else:
+            pairs = [(row, split.records[r]) for row, p in enumerate(posts) for r in split.post_records[p]]
+            batch.pair_post = torch.tensor([row for row, _ in pairs])
+            batch.heads = torch.tensor([[r.head.start, r.head.end] for _, r in pairs])
+            batch.tails = torch.tensor([[r.tail.start, r.tail.end] for _, r in pairs])
+            batch.relations = torch.tensor([self.label_id(r.relation, r) for _, r in pairs])
+        return batch
+
+
+def epoch_batches(split: PreparedSplit, batch_size: int, seed: int | None) -> list[list[int]]:
+    """Post numbers per batch. Shuffled by ``seed`` (None keeps file order, for evaluation).
+
+    A batch holds whole posts and closes once it has ``batch_size`` records (MRE posts may carry several
+    pairs, so a batch can exceed it by the pairs of its last post).
+    """
+    order = list(range(split.num_posts))
+    if seed is not None:
+        random.Random(seed).shuffle(order)
+    batches: list[list[int]] = [[]]
+    count = 0
+    for post in order:
+        if count >= batch_size:
+            batches.append([])
+            count = 0
+        batches[-1].append(post)
+        count += len(split.post_records[post])
+    return [b for b in batches if b]
+
+
+def default_cache_dir() -> Path:
+    from mmib.encoders.text import mmib_home
+
+    return mmib_home() / "features"

@@ -1,0 +1,65 @@
+"""`mmib evaluate RUN_DIR --split test`: score the best checkpoint of a run once on a split."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from mmib.data.discover import load_dataset
+from mmib.encoders.image import ImageFeatureCache, build_image_encoder
+from mmib.training.batching import Collator, default_cache_dir, prepare_split
+from mmib.training.checkpoint import load_run
+from mmib.training.config import TrainConfig
+from mmib.training.evaluation import predict_split, score, write_predictions
+
+
+def evaluate_run(
+    run_dir: Path | str, split: str = "test", data: str | None = None, progress: bool = True
+) -> dict:
+    """Scores of the best checkpoint on ``split``; writes predictions and scores into the run folder."""
+    run_dir = Path(run_dir)
+    train = TrainConfig(**json.loads((run_dir / "train_config.json").read_text()))
+    model, tokenizer = load_run(run_dir)
+    config = model.config
+    dataset = load_dataset(data or train.data, image_root=train.images)
+    if split not in dataset.splits:
+        raise ValueError(f"{dataset.path} has no {split!r} split (has {', '.join(dataset.splits)})")
+    cache = None
+    if not config.text_only:
+        cache = ImageFeatureCache(
+            build_image_encoder(config.image_encoder), train.feature_cache or default_cache_dir()
+        )
+    prepared = prepare_split(dataset, split, cache, config.image_feature_dim, config.max_crops, progress)
+    predictions = predict_split(
+        model, Collator(tokenizer, config.labels, config.task), prepared, train.eval_batch_size
+    )
+    scores = score(config.task, prepared.records, predictions)
+    suffix = "conll" if config.task == "ner" else "jsonl"
+    write_predictions(
+        config.task, prepared.records, predictions, run_dir / "predictions" / f"{split}.{suffix}"
+    )
+    result = {"split": split, "variant": config.variant, "scores": scores}
+    if cache is not None:
+        result["image_features"] = str(cache.counts)
+    (run_dir / f"scores_{split}.json").write_text(json.dumps(result, indent=2) + "\n")
+    return result
+
+
+def format_scores(result: dict) -> str:
+    scores = result["scores"]
+    lines = [
+        f"{result['variant']} on {result['split']}",
+        f"  {'':<10}{'P':>8}{'R':>8}{'F1':>8}{'support':>9}",
+    ]
+    support = scores.get("support", scores.get("gold", 0))
+    lines.append(
+        f"  {'micro':<10}{scores['precision']:>8.4f}{scores['recall']:>8.4f}{scores['f1']:>8.4f}{support:>9}"
+    )
+    for entity_type, figures in scores.get("per_type", {}).items():
+        lines.append(
+            f"  {entity_type:<10}{figures['precision']:>8.4f}{figures['recall']:>8.4f}"
+            f"{figures['f1']:>8.4f}{figures['support']:>9}"
+        )
+    if "accuracy" in scores:
+        lines.append(f"  accuracy {scores['accuracy']:.4f}")
+    return "\n".join(lines)

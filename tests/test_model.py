@@ -1,0 +1,208 @@
+"""MMIB components: KL, padding, CRF decoding, negatives, optimiser coverage, overfitting, long posts."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+import torch
+from torch.distributions import Normal, kl_divergence
+
+from mmib.data import load_dataset
+from mmib.encoders.image import ImageFeatureCache, build_image_encoder
+from mmib.encoders.text import WordTokenizer
+from mmib.model import MMIBConfig
+from mmib.model.alignment import AlignmentDiscriminator, negative_partners
+from mmib.model.heads import CrfHead
+from mmib.model.refinement import gaussian_kl
+from mmib.training.batching import Collator, epoch_batches, prepare_split
+from mmib.training.checkpoint import build_model
+from mmib.training.config import TrainConfig
+from mmib.training.trainer import make_optimizer
+
+
+def _model(tiny_encoder, task="ner", labels=None, **overrides):
+    config = MMIBConfig(
+        task=task,
+        labels=labels or ["O", "B-PER", "I-PER"],
+        text_encoder=tiny_encoder,
+        image_encoder="random-cnn",
+        image_feature_dim=32,
+        num_heads=4,
+        **overrides,
+    )
+    torch.manual_seed(0)
+    return build_model(config)
+
+
+@pytest.fixture(scope="module")
+def prepared(synth_ner, synth_re, tmp_path_factory):
+    cache = ImageFeatureCache(build_image_encoder("random-cnn"), tmp_path_factory.mktemp("features"))
+    out = {}
+    for name, folder in (("ner", synth_ner), ("re", synth_re)):
+        dataset = load_dataset(folder)
+        out[name] = (dataset, prepare_split(dataset, "train", cache, 32, 3, progress=False))
+    return out
+
+
+def test_kl_equals_torch_distributions():
+    torch.manual_seed(1)
+    mu, logvar = torch.randn(4, 7, 16), torch.randn(4, 7, 16)
+    expected = kl_divergence(Normal(mu, torch.exp(0.5 * logvar)), Normal(0.0, 1.0)).sum(-1)
+    assert torch.allclose(gaussian_kl(mu, logvar), expected, atol=1e-5)
+    assert torch.allclose(gaussian_kl(torch.zeros(3, 5), torch.zeros(3, 5)), torch.zeros(3))
+
+
+@pytest.mark.parametrize("task", ["ner", "re"])
+def test_padding_never_leaks(tiny_encoder, prepared, task):
+    dataset, split = prepared[task]
+    model, tokenizer = _model(
+        tiny_encoder, "ner" if task == "ner" else "mre", list(dataset.label_vocab().labels)
+    )
+    model.eval()
+    collator = Collator(WordTokenizer(tokenizer, 128), model.config.labels, model.config.task)
+    lengths = [len(split.records[split.post_records[p][0]].tokens) for p in range(split.num_posts)]
+    short, long = lengths.index(min(lengths)), lengths.index(max(lengths))
+    assert lengths[long] > lengths[short]
+    with torch.no_grad():
+        alone = model.encode(collator(split, [short])).fused[0]
+        together = model.encode(collator(split, [long, short])).fused[1]
+    n = alone.size(0)
+    assert torch.allclose(alone, together[:n], atol=1e-5)
+    if task == "re":
+        with torch.no_grad():
+            assert (
+                model.predict(collator(split, [short])) == model.predict(collator(split, [long, short]))[-1:]
+            )
+
+
+def test_posts_without_any_image_give_finite_loss(tiny_encoder, prepared):
+    dataset, split = prepared["ner"]
+    model, tokenizer = _model(tiny_encoder, labels=list(dataset.label_vocab().labels))
+    batch = Collator(WordTokenizer(tokenizer, 128), model.config.labels, "ner")(split, [0, 1, 2])
+    batch.image_mask[:] = False
+    batch.image_features[:] = 0
+    output = model(batch)
+    assert torch.isfinite(output.loss)
+    output.loss.backward()
+    assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
+
+
+def _brute_force_best(head: CrfHead, emissions: torch.Tensor) -> list[int]:
+    crf = head.crf
+    best, best_score = None, -float("inf")
+    for tags in itertools.product(range(crf.num_tags), repeat=emissions.size(0)):
+        score = crf.start_transitions[tags[0]] + crf.end_transitions[tags[-1]]
+        score = score + sum(emissions[i, t] for i, t in enumerate(tags))
+        score = score + sum(crf.transitions[a, b] for a, b in itertools.pairwise(tags))
+        if score > best_score:
+            best, best_score = list(tags), score
+    return best
+
+
+def test_crf_viterbi_equals_brute_force():
+    torch.manual_seed(3)
+    head = CrfHead(hidden_size=4, num_tags=3)
+    with torch.no_grad():
+        for parameter in head.crf.parameters():
+            parameter.normal_()
+    for length in (1, 2, 3, 4, 5):
+        for _ in range(10):
+            emissions = torch.randn(1, length, 3)
+            decoded = head.crf.decode(emissions, mask=torch.ones(1, length, dtype=torch.bool))[0]
+            assert decoded == _brute_force_best(head, emissions[0])
+
+
+def test_negatives_are_mismatched_pairs():
+    post_ids = torch.tensor([5, 5, 7, 9, 9, 9, 2])
+    partners = negative_partners(post_ids)
+    assert (partners >= 0).all()
+    assert (post_ids[partners] != post_ids).all()
+    assert (negative_partners(torch.tensor([4, 4, 4])) == -1).all()  # no other post: no negative
+
+
+def test_discriminator_learns_to_separate_matched_from_mismatched():
+    torch.manual_seed(0)
+    discriminator = AlignmentDiscriminator(8)
+    optimizer = torch.optim.Adam(discriminator.parameters(), lr=1e-2)
+    text = torch.randn(16, 5, 8)
+    image = text[:, :3] * 2 + 0.1  # images that depend on their own text
+    masks = (torch.ones(16, 5, dtype=torch.bool), torch.ones(16, 3, dtype=torch.bool))
+    ids = torch.arange(16)
+    first = discriminator(text, masks[0], image, masks[1], ids).item()
+    for _ in range(200):
+        loss = discriminator(text, masks[0], image, masks[1], ids)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    assert first > 0.6 and float(loss) < 0.05
+
+
+@pytest.mark.parametrize(
+    ("task", "overrides"),
+    [
+        ("ner", {}),
+        ("re", {}),
+        ("ner", {"text_only": True}),
+        ("re", {"use_refinement": False, "use_alignment": False}),
+    ],
+)
+def test_every_parameter_is_optimised_and_moves(tiny_encoder, prepared, task, overrides):
+    dataset, split = prepared[task]
+    model, tokenizer = _model(
+        tiny_encoder, "ner" if task == "ner" else "mre", list(dataset.label_vocab().labels), **overrides
+    )
+    optimizer = make_optimizer(model, TrainConfig())
+    in_optimizer = [p for group in optimizer.param_groups for p in group["params"]]
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    assert len(in_optimizer) == len({id(p) for p in in_optimizer}) == len(trainable)
+    assert {id(p) for p in in_optimizer} == {id(p) for p in trainable}
+    before = {name: p.detach().clone() for name, p in model.named_parameters()}
+    model.train()
+    batch = Collator(WordTokenizer(tokenizer, 128), model.config.labels, model.config.task)(
+        split, list(range(8))
+    )
+    model(batch).loss.backward()
+    optimizer.step()
+    unchanged = [name for name, p in model.named_parameters() if torch.equal(p, before[name])]
+    assert unchanged == []
+    head_name = "head.emissions.weight" if task == "ner" else "head.classifier.weight"
+    assert head_name in before
+
+
+def test_overfits_eight_samples(tiny_encoder, prepared):
+    dataset, split = prepared["ner"]
+    model, tokenizer = _model(tiny_encoder, labels=list(dataset.label_vocab().labels), dropout=0.0)
+    collator = Collator(WordTokenizer(tokenizer, 128), model.config.labels, "ner")
+    batch = collator(split, list(range(8)))
+    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    model.train()
+    for _ in range(150):
+        output = model(batch)
+        optimizer.zero_grad()
+        output.loss.backward()
+        optimizer.step()
+    assert output.parts["task"] < 0.5  # summed over ~10 words per post: near zero per word
+    model.eval()
+    gold = [[model.config.labels.index(t) for t in split.records[p].tags] for p in range(8)]
+    assert model.predict(batch) == gold
+
+
+def test_long_posts_keep_every_word(tiny_encoder):
+    model, tokenizer = _model(tiny_encoder)
+    words = [f"word{i}" for i in range(60)]  # about 6 sub-words each: far beyond a 32-sub-word window
+    word_tokenizer = WordTokenizer(tokenizer, max_length=32)
+    text = word_tokenizer([words, words[:3]])
+    assert text.input_ids.size(0) > 2  # the long post was cut into several chunks
+    assert text.input_ids.size(1) <= 32
+    assert text.mask.sum(1).tolist() == [62, 5]  # every word plus the two special tokens
+    states = model.text_encoder(text)
+    assert states.shape == (2, 62, 32) and torch.isfinite(states).all()
+
+
+def test_mre_batches_encode_each_post_once(prepared):
+    _, split = prepared["re"]
+    assert split.num_posts <= len(split.records)
+    for posts in epoch_batches(split, 8, seed=0):
+        records = [r for p in posts for r in split.post_records[p]]
+        assert len(records) == len(set(records))

@@ -1,0 +1,94 @@
+"""Training loop: checkpoints, metrics.jsonl, resume after an interruption, evaluation files."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from mmib.training import TrainConfig, Trainer
+from mmib.training.checkpoint import load_run
+from mmib.training.evaluate_run import evaluate_run
+
+
+def _config(tiny_encoder, data, out, cache, **overrides) -> TrainConfig:
+    values = dict(
+        data=str(data),
+        output_dir=str(out),
+        text_encoder=tiny_encoder,
+        image_encoder="random-cnn",
+        feature_cache=str(cache),
+        epochs=3,
+        batch_size=16,
+        max_train_samples=64,
+        seed=5,
+        patience=0,
+        head_learning_rate=3e-3,
+        learning_rate=1e-3,
+    )
+    values.update(overrides)
+    return TrainConfig(**values)
+
+
+def _dev_f1s(run_dir) -> list[float]:
+    return [json.loads(line)["dev"]["f1"] for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+
+
+@pytest.mark.parametrize("task", ["ner", "re"])
+def test_resume_gives_the_same_run(tiny_encoder, synth_ner, synth_re, tmp_path, task):
+    data = synth_ner if task == "ner" else synth_re
+    whole = tmp_path / "whole"
+    Trainer(_config(tiny_encoder, data, whole, tmp_path / "cache"), progress=False).fit()
+    interrupted = tmp_path / "interrupted"
+    first = Trainer(
+        _config(tiny_encoder, data, interrupted, tmp_path / "cache", stop_after_epochs=1), progress=False
+    )
+    assert first.fit()["epochs_completed"] == 1
+    resumed = Trainer(_config(tiny_encoder, data, interrupted, tmp_path / "cache"), progress=False).fit(
+        resume=True
+    )
+    assert resumed["epochs_completed"] == 3
+    assert _dev_f1s(interrupted) == _dev_f1s(whole)
+    assert len(_dev_f1s(whole)) == 3
+    model_whole, _ = load_run(whole, "last")
+    model_resumed, _ = load_run(interrupted, "last")
+    for (name, a), (_, b) in zip(
+        model_whole.state_dict().items(), model_resumed.state_dict().items(), strict=True
+    ):
+        assert a.equal(b), name
+
+
+def test_run_folder_reloads_and_evaluates(tiny_encoder, synth_ner, tmp_path):
+    run = tmp_path / "run"
+    summary = Trainer(
+        _config(tiny_encoder, synth_ner, run, tmp_path / "cache", epochs=1), progress=False
+    ).fit()
+    assert summary["epochs_completed"] == 1 and summary["train_samples_per_second"] > 0
+    for name in (
+        "model_config.json",
+        "train_config.json",
+        "best/model.safetensors",
+        "last.pt",
+        "text_encoder/config.json",
+        "text_encoder/tokenizer.json",
+    ):
+        assert (run / name).exists(), name
+    result = evaluate_run(run, "test", progress=False)
+    assert set(result["scores"]) >= {"precision", "recall", "f1", "per_type"}
+    lines = (run / "predictions" / "test.conll").read_text().splitlines()
+    assert lines[0].startswith("IMGID:") and len(lines[1].split("\t")) == 3
+    assert "computed" in result["image_features"]
+
+
+def test_image_features_are_computed_once(tiny_encoder, synth_ner, tmp_path):
+    first = Trainer(
+        _config(tiny_encoder, synth_ner, tmp_path / "a", tmp_path / "cache", epochs=1), progress=False
+    )
+    first.fit()
+    assert first.image_counts.computed > 0 and first.image_counts.from_cache == 0
+    second = Trainer(
+        _config(tiny_encoder, synth_ner, tmp_path / "b", tmp_path / "cache", epochs=1), progress=False
+    )
+    second.fit()
+    assert second.image_counts.computed == 0
+    assert second.image_counts.from_cache == first.image_counts.computed
