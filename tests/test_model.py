@@ -135,7 +135,7 @@ def test_discriminator_learns_to_separate_matched_from_mismatched():
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
-    assert first > 0.6 and float(loss) < 0.05
+    assert first > 0.6 and loss.item() < 0.05
 
 
 @pytest.mark.parametrize(
@@ -175,15 +175,16 @@ def test_overfits_eight_samples(tiny_encoder, prepared):
     model, tokenizer = _model(tiny_encoder, labels=list(dataset.label_vocab().labels), dropout=0.0)
     collator = Collator(WordTokenizer(tokenizer, 128), model.config.labels, "ner")
     batch = collator(split, list(range(8)))
-    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
     model.train()
-    for _ in range(150):
-        output = model(batch)
+    for _ in range(300):
+        loss = model(batch).loss
         optimizer.zero_grad()
-        output.loss.backward()
+        loss.backward()
         optimizer.step()
-    assert output.parts["task"] < 0.5  # summed over ~10 words per post: near zero per word
-    model.eval()
+    model.eval()  # z = mu: the deterministic model that is evaluated
+    with torch.no_grad():
+        assert model(batch).parts["task"] < 0.2  # -log p(Y|X) per post (~10 words): under 0.02 a word
     gold = [[model.config.labels.index(t) for t in split.records[p].tags] for p in range(8)]
     assert model.predict(batch) == gold
 

@@ -1,0 +1,172 @@
+"""Train one variant on one dataset for several seeds, evaluate each best-dev checkpoint once on test,
+and write benchmarks/results/<name>.json (the shape the README's result tables are built from).
+
+    python benchmarks/train_eval.py --name synth-ner-small-mmib --synth ner:small --variant mmib --seeds 1 2 3
+    python benchmarks/train_eval.py --name twitter2017-text-only --data ../shared/data/twitter2017 \
+        --variant text-only --seeds 1 2 3 --epochs 5
+
+Model selection uses dev only; test is scored once per seed, after training, on the selected checkpoint.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from mmib.data import load_dataset
+from mmib.data.synth import SynthConfig, generate
+from mmib.training import TrainConfig, Trainer
+from mmib.training.evaluate_run import evaluate_run
+from mmib.training.trainer import peak_rss_mb
+
+ROOT = Path(__file__).resolve().parents[1]
+VARIANTS = {
+    "mmib": {},
+    "text-only": {"text_only": True},
+    "no-rr": {"use_refinement": False},
+    "no-ar": {"use_alignment": False},
+    "no-rr-no-ar": {"use_refinement": False, "use_alignment": False},
+}
+
+
+def hardware() -> dict:
+    model = (
+        next(
+            (
+                line.split(":", 1)[1].strip()
+                for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")
+            ),
+            platform.processor(),
+        )
+        if Path("/proc/cpuinfo").exists()
+        else ""
+    )
+    return {
+        "cpu": model,
+        "cores": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "gpu": None,
+    }
+
+
+def git_commit() -> str:
+    result = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True)
+    dirty = subprocess.run(
+        ["git", "status", "--porcelain", "src"], cwd=ROOT, capture_output=True, text=True
+    ).stdout
+    return result.stdout.strip() + ("-dirty" if dirty.strip() else "")
+
+
+def prepare_data(args) -> str:
+    if args.data:
+        return args.data
+    task, size = args.synth.split(":")
+    folder = ROOT / "runs" / "data" / f"synth-{task}-{size}-seed{args.data_seed}"
+    if not (folder / "synth_summary.json").exists():
+        generate(SynthConfig(task=task, size=size, seed=args.data_seed), folder, progress=False)
+    return str(folder)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--name", required=True)
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--data", help="dataset folder")
+    source.add_argument("--synth", help="synthetic benchmark TASK:SIZE, e.g. ner:full (generated if absent)")
+    parser.add_argument("--data-seed", type=int, default=13, help="seed of the synthetic benchmark")
+    parser.add_argument("--variant", choices=sorted(VARIANTS), default="mmib")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
+    parser.add_argument("--epochs", type=int, default=8)
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--patience", type=int, default=3)
+    parser.add_argument("--text-encoder", default="all-MiniLM-L6-v2")
+    parser.add_argument("--image-encoder", default="efficientnet-lite0")
+    parser.add_argument("--beta1", type=float, default=0.1)
+    parser.add_argument("--beta2", type=float, default=0.1)
+    args = parser.parse_args()
+
+    data = prepare_data(args)
+    dataset = load_dataset(data)
+    runs_dir = ROOT / "runs" / "bench" / args.name
+    result: dict = {
+        "task": dataset.task,
+        "dataset": f"synthetic {args.synth} (mmib data synth, seed {args.data_seed})" if args.synth else data,
+        "split_sizes": {split: len(records) for split, records in dataset.splits.items()},
+        "text_encoder": args.text_encoder,
+        "image_encoder": None if args.variant == "text-only" else args.image_encoder,
+        "variant": args.variant,
+        "seeds": args.seeds,
+        "dev": {},
+        "test": {},
+        "best_epoch": {},
+        "train_seconds": {},
+        "train_samples_per_second": {},
+        "image_features": {},
+    }
+    for seed in args.seeds:
+        settings = TrainConfig(
+            data=data,
+            output_dir=str(runs_dir / f"seed-{seed}"),
+            text_encoder=args.text_encoder,
+            image_encoder=args.image_encoder,
+            epochs=args.epochs,
+            batch_size=args.batch_size,
+            patience=args.patience,
+            seed=seed,
+            beta1=args.beta1,
+            beta2=args.beta2,
+        ).with_overrides(**VARIANTS[args.variant])
+        result["hyperparameters"] = {
+            k: v
+            for k, v in settings.to_dict().items()
+            if k not in ("data", "output_dir", "seed", "feature_cache")
+        }
+        start = time.perf_counter()
+        summary = Trainer(settings, progress=False).fit()
+        test = evaluate_run(settings.output_dir, "test", progress=False)
+        result["dev"][seed] = {"f1": summary["best_dev_f1"]}
+        dev_line = json.loads(
+            (Path(settings.output_dir) / "metrics.jsonl").read_text().splitlines()[summary["best_epoch"] - 1]
+        )
+        result["dev"][seed] = dev_line["dev"]
+        result["test"][seed] = {k: test["scores"][k] for k in ("precision", "recall", "f1")}
+        if "per_type" in test["scores"]:
+            result["test"][seed]["per_type_f1"] = {t: s["f1"] for t, s in test["scores"]["per_type"].items()}
+        result["best_epoch"][seed] = summary["best_epoch"]
+        result["train_seconds"][seed] = summary["train_seconds"]
+        result["train_samples_per_second"][seed] = summary["train_samples_per_second"]
+        result["image_features"][seed] = summary.get("image_features")
+        print(
+            f"{args.name} seed {seed}: dev F1 {summary['best_dev_f1']:.4f} test F1 {test['scores']['f1']:.4f} "
+            f"({time.perf_counter() - start:.0f}s)",
+            flush=True,
+        )
+    f1s = [result["test"][s]["f1"] for s in args.seeds]
+    result["test_mean"] = statistics.mean(f1s)
+    result["test_std"] = statistics.stdev(f1s) if len(f1s) > 1 else 0.0
+    result["peak_rss_mb"] = round(peak_rss_mb(), 1)
+    result["hardware"] = hardware()
+    result["command"] = "python benchmarks/train_eval.py " + " ".join(sys.argv[1:])
+    result["git_commit"] = git_commit()
+    target = ROOT / "benchmarks" / "results" / f"{args.name}.json"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"{args.name}: test F1 {result['test_mean']:.4f} +- {result['test_std']:.4f} -> {target}")
+
+
+if __name__ == "__main__":
+    main()
