@@ -92,3 +92,14 @@ def test_image_features_are_computed_once(tiny_encoder, synth_ner, tmp_path):
     second.fit()
     assert second.image_counts.computed == 0
     assert second.image_counts.from_cache == first.image_counts.computed
+
+
+def test_shipped_configs_parse_and_unknown_keys_fail(tmp_path):
+    from pathlib import Path
+
+    for path in sorted((Path(__file__).resolve().parents[1] / "configs").glob("*.yaml")):
+        assert TrainConfig.from_yaml(path).data
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("data: x\nlearning_rat: 0.1\n")
+    with pytest.raises(ValueError, match="unknown keys \\['learning_rat'\\]"):
+        TrainConfig.from_yaml(bad)
