@@ -11,7 +11,6 @@ the encoder and the file's content hash; later epochs and later runs read them b
 from __future__ import annotations
 
 import hashlib
-import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,8 +24,6 @@ from torch import nn
 from tqdm import tqdm
 
 from mmib.data.images import ImageUnreadable, decode_image
-
-log = logging.getLogger(__name__)
 
 IMAGE_SIZE = 224
 _MEAN = torch.tensor([0.485, 0.456, 0.406]).view(3, 1, 1)

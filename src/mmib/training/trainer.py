@@ -4,7 +4,6 @@ checkpoint, resumable last checkpoint, metrics.jsonl, early stopping, fixed seed
 from __future__ import annotations
 
 import json
-import logging
 import random
 import resource
 import time
@@ -24,8 +23,6 @@ from mmib.training.batching import Collator, PreparedSplit, default_cache_dir, e
 from mmib.training.checkpoint import build_model, save_encoder_files, save_weights
 from mmib.training.config import TrainConfig
 from mmib.training.evaluation import evaluate_split
-
-log = logging.getLogger(__name__)
 
 
 def set_seed(seed: int) -> None:
@@ -103,6 +100,7 @@ class Trainer:
         self.train_config = train
         self.run_dir = Path(train.output_dir)
         self.progress = progress
+        self.image_counts = None  # CacheCounts of the last _prepare, when the model uses images
 
     # -- data ---------------------------------------------------------------------------------------
 
@@ -118,7 +116,6 @@ class Trainer:
             for split in ("train", "dev")
         }
         if cache is not None:
-            log.info("%s", cache.counts)
             print(str(cache.counts), flush=True)
             self.image_counts = cache.counts
         return prepared
@@ -162,7 +159,7 @@ class Trainer:
                 break
             if train.stop_after_epochs is not None and epochs_this_process >= train.stop_after_epochs:
                 break
-            self._train_epoch(model, collator, prepared["train"], optimizer, scheduler, state)
+            losses = self._train_epoch(model, collator, prepared["train"], optimizer, scheduler, state)
             dev = evaluate_split(model, collator, prepared["dev"], train.eval_batch_size)
             improved = dev["f1"] > state.best_f1
             if improved:
@@ -170,7 +167,7 @@ class Trainer:
                 save_weights(model, self.run_dir / "best" / "model.safetensors")
             else:
                 state.epochs_without_improvement += 1
-            self._log_epoch(state, dev, improved)
+            self._log_epoch(state, losses, dev, improved)
             self._save_last(model, optimizer, scheduler, state)
             epochs_this_process += 1
         summary = {
@@ -183,12 +180,15 @@ class Trainer:
             "finished": state.epoch >= train.epochs
             or bool(train.patience and state.epochs_without_improvement >= train.patience),
         }
-        if hasattr(self, "image_counts"):
+        if self.image_counts is not None:
             summary["image_features"] = str(self.image_counts)
         (self.run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
         return summary
 
-    def _train_epoch(self, model, collator, split, optimizer, scheduler, state: TrainingState) -> None:
+    def _train_epoch(
+        self, model, collator, split, optimizer, scheduler, state: TrainingState
+    ) -> dict[str, float]:
+        """One pass over the training posts; returns the epoch's mean losses."""
         model.train()
         # The shuffle of epoch e depends only on (seed, e): a resumed run sees the same batches.
         batches = epoch_batches(
@@ -216,12 +216,12 @@ class Trainer:
             bar.set_postfix(loss=f"{output.loss.item():.3f}")
         state.train_seconds += time.perf_counter() - start
         state.epoch += 1
-        self._epoch_losses = {k: v / max(1, len(batches)) for k, v in totals.items()}
+        return {k: v / max(1, len(batches)) for k, v in totals.items()}
 
-    def _log_epoch(self, state: TrainingState, dev: dict, improved: bool) -> None:
+    def _log_epoch(self, state: TrainingState, losses: dict[str, float], dev: dict, improved: bool) -> None:
         record = {
             "epoch": state.epoch,
-            "train": self._epoch_losses,
+            "train": losses,
             "dev": {k: dev[k] for k in ("precision", "recall", "f1")},
             "best": improved,
             "train_seconds_total": round(state.train_seconds, 1),
@@ -230,7 +230,7 @@ class Trainer:
         with (self.run_dir / "metrics.jsonl").open("a") as handle:
             handle.write(json.dumps(record) + "\n")
         print(
-            f"epoch {state.epoch}: loss {self._epoch_losses['loss']:.4f}  dev P {dev['precision']:.4f} "
+            f"epoch {state.epoch}: loss {losses['loss']:.4f}  dev P {dev['precision']:.4f} "
             f"R {dev['recall']:.4f} F1 {dev['f1']:.4f}{'  (best)' if improved else ''}",
             flush=True,
         )
