@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The result matrix of the model issue, one result file per line; each line is resumable on its own
-# (a finished result file is skipped). Run a slice with: bash benchmarks/matrix.sh PATTERN
+# The result matrix of the model issue, one result file per line. Seeds already in a result file are
+# kept and skipped (train_eval.py), so the matrix grows across sessions. A slice: bash benchmarks/matrix.sh PATTERN
 # Budget notes (2 CPU cores): all-MiniLM-L6-v2 trains at ~16 samples/s with the MMIB layers at batch 8;
 # image features are cached after the first run of a dataset.
 set -euo pipefail
@@ -10,7 +10,6 @@ PY=${PYTHON:-python}
 run() {
   local name=$1; shift
   if [[ -n "${PATTERN:-}" && "$name" != *$PATTERN* ]]; then return; fi
-  if [[ -f benchmarks/results/$name.json ]]; then echo "skip $name (done)"; return; fi
   $PY benchmarks/train_eval.py --name "$name" "$@"
 }
 PATTERN=${1:-}

@@ -6,6 +6,8 @@ and write benchmarks/results/<name>.json (the shape the README's result tables a
         --variant text-only --seeds 1 2 3 --epochs 5
 
 Model selection uses dev only; test is scored once per seed, after training, on the selected checkpoint.
+Results accumulate: seeds already in the result file are kept and skipped, so a matrix can grow across
+sessions (each seed records the commit it ran at).
 """
 
 from __future__ import annotations
@@ -102,6 +104,8 @@ def main() -> None:
     data = prepare_data(args)
     dataset = load_dataset(data)
     runs_dir = ROOT / "runs" / "bench" / args.name
+    target = ROOT / "benchmarks" / "results" / f"{args.name}.json"
+    previous = json.loads(target.read_text()) if target.exists() else {}
     result: dict = {
         "task": dataset.task,
         "dataset": f"synthetic {args.synth} (mmib data synth, seed {args.data_seed})" if args.synth else data,
@@ -116,8 +120,25 @@ def main() -> None:
         "train_seconds": {},
         "train_samples_per_second": {},
         "image_features": {},
+        "seed_commit": {},
+        "seed_hardware": {},
     }
+    done = {int(seed) for seed in previous.get("test", {})}
+    for key in (
+        "dev",
+        "test",
+        "best_epoch",
+        "train_seconds",
+        "train_samples_per_second",
+        "image_features",
+        "seed_commit",
+        "seed_hardware",
+    ):
+        result[key] = {int(seed): value for seed, value in previous.get(key, {}).items()}
     for seed in args.seeds:
+        if seed in done:
+            print(f"{args.name} seed {seed}: already in {target.name}, kept", flush=True)
+            continue
         settings = TrainConfig(
             data=data,
             output_dir=str(runs_dir / f"seed-{seed}"),
@@ -150,19 +171,23 @@ def main() -> None:
         result["train_seconds"][seed] = summary["train_seconds"]
         result["train_samples_per_second"][seed] = summary["train_samples_per_second"]
         result["image_features"][seed] = summary.get("image_features")
+        result["seed_commit"][seed] = git_commit()
+        result["seed_hardware"][seed] = hardware()
         print(
             f"{args.name} seed {seed}: dev F1 {summary['best_dev_f1']:.4f} test F1 {test['scores']['f1']:.4f} "
             f"({time.perf_counter() - start:.0f}s)",
             flush=True,
         )
-    f1s = [result["test"][s]["f1"] for s in args.seeds]
+    result["seeds"] = sorted(result["test"])
+    if "hyperparameters" not in result:
+        result["hyperparameters"] = previous.get("hyperparameters", {})
+    f1s = [result["test"][s]["f1"] for s in result["seeds"]]
     result["test_mean"] = statistics.mean(f1s)
     result["test_std"] = statistics.stdev(f1s) if len(f1s) > 1 else 0.0
-    result["peak_rss_mb"] = round(peak_rss_mb(), 1)
+    result["peak_rss_mb"] = max(previous.get("peak_rss_mb", 0.0), round(peak_rss_mb(), 1))
     result["hardware"] = hardware()
     result["command"] = "python benchmarks/train_eval.py " + " ".join(sys.argv[1:])
     result["git_commit"] = git_commit()
-    target = ROOT / "benchmarks" / "results" / f"{args.name}.json"
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(json.dumps(result, indent=2) + "\n")
     print(f"{args.name}: test F1 {result['test_mean']:.4f} +- {result['test_std']:.4f} -> {target}")

@@ -1,0 +1,52 @@
+"""Markdown table of every result file in benchmarks/results (the README's Results table).
+
+python benchmarks/summarize.py
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+RESULTS = Path(__file__).resolve().parent / "results"
+# Published test F1 for comparison (Cui et al. 2024, Tables III-IV; text-only rows: BERT-base CRF
+# baselines as the model issue quotes them).
+PUBLISHED = {
+    ("twitter2015", "text-only"): 71.81,
+    ("twitter2017", "text-only"): 83.44,
+    ("twitter2015", "mmib"): 76.02,
+    ("twitter2017", "mmib"): 87.60,
+    ("mnre", "mmib"): 83.23,
+}
+
+
+def seed_mean(result: dict, part: str, key: str) -> float:
+    seeds = [str(s) for s in result["seeds"]]
+    return sum(result[part][s][key] for s in seeds) / len(seeds)
+
+
+def rows() -> list[str]:
+    lines = [
+        "| result | task | variant | text encoder | seeds | test P | test R | test F1 (mean +- std) | dev F1 | "
+        "published F1 | train samples/s | peak RSS MB |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for path in sorted(RESULTS.glob("*.json")):
+        result = json.loads(path.read_text())
+        if "test_mean" not in result:
+            continue
+        seeds = [str(s) for s in result["seeds"]]
+        dataset = next((d for d in ("twitter2015", "twitter2017", "mnre") if d in result["dataset"]), None)
+        published = PUBLISHED.get((dataset, result["variant"]), "")
+        speed = sorted(result["train_samples_per_second"][s] for s in seeds)[-1]
+        lines.append(
+            f"| {path.stem} | {result['task']} | {result['variant']} | {result['text_encoder']} | {len(seeds)} | "
+            f"{100 * seed_mean(result, 'test', 'precision'):.2f} | {100 * seed_mean(result, 'test', 'recall'):.2f} | "
+            f"{100 * result['test_mean']:.2f} +- {100 * result['test_std']:.2f} | {100 * seed_mean(result, 'dev', 'f1'):.2f} | "
+            f"{published} | {speed} | {result['peak_rss_mb']:.0f} |"
+        )
+    return lines
+
+
+if __name__ == "__main__":
+    print("\n".join(rows()))
