@@ -89,3 +89,47 @@ def test_synth_command(tmp_path):
     assert result.exit_code == 0, result.output
     assert "text-only oracle F1" in result.output
     assert (tmp_path / "re" / "mre_dev_dict.pth").exists() and (tmp_path / "re" / "img_org" / "val").is_dir()
+
+
+def test_train_resume_and_evaluate_commands(tiny_encoder, synth_ner, tmp_path, monkeypatch):
+    monkeypatch.setenv("MMIB_HOME", str(tmp_path / "home"))  # feature cache goes here
+    run = tmp_path / "run"
+    common = ["--text-encoder", tiny_encoder, "--image-encoder", "random-cnn", "--max-train-samples", "32"]
+    result = runner.invoke(
+        app,
+        [
+            "train",
+            "--data",
+            str(synth_ner),
+            "--out",
+            str(run),
+            "--epochs",
+            "2",
+            "--stop-after-epochs",
+            "1",
+            *common,
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output[result.output.index("{") :])["epochs_completed"] == 1
+    result = runner.invoke(app, ["train", "--resume", str(run)])
+    assert result.exit_code == 0, result.output
+    assert "resumed" in result.output and '"epochs_completed": 2' in result.output
+    assert len((run / "metrics.jsonl").read_text().splitlines()) == 2
+    result = runner.invoke(app, ["evaluate", str(run), "--split", "test"])
+    assert result.exit_code == 0, result.output
+    assert "micro" in result.output and "PER" in result.output
+    assert (run / "predictions" / "test.conll").exists()
+
+
+def test_train_reports_bad_data_cleanly(tmp_path):
+    (tmp_path / "train.txt").write_text("IMGID:1\nJohn B-PER\n")
+    result = runner.invoke(app, ["train", "--data", str(tmp_path), "--out", str(tmp_path / "run")])
+    assert result.exit_code == 2
+    assert "train.txt:2: no tab" in result.output
+
+
+def test_help_lists_every_command():
+    output = runner.invoke(app, ["--help"]).output
+    for command in ("data", "train", "evaluate", "quickstart", "models"):
+        assert command in output

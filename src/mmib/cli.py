@@ -185,6 +185,7 @@ def train(
 
     if resume is not None:
         base = TrainConfig(**json.loads((resume / "train_config.json").read_text()))
+        base.stop_after_epochs = None  # the interrupted process's limit does not carry over
     else:
         base = TrainConfig.from_yaml(config) if config else TrainConfig()
     overrides = dict(
@@ -214,7 +215,11 @@ def train(
     if not settings.data:
         typer.secho("error: no dataset: give --data or a config with `data:`", fg=typer.colors.RED, err=True)
         raise typer.Exit(2)
-    summary = Trainer(settings, progress=sys.stderr.isatty()).fit(resume=resume is not None)
+    try:
+        summary = Trainer(settings, progress=sys.stderr.isatty()).fit(resume=resume is not None)
+    except (DataFormatError, FileNotFoundError, ValueError) as error:
+        typer.secho(f"error: {error}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(2) from None
     typer.echo(json.dumps(summary, indent=2))
 
 
