@@ -6,6 +6,7 @@ python benchmarks/summarize.py
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -48,5 +49,33 @@ def rows() -> list[str]:
     return lines
 
 
+def throughput_rows() -> list[str]:
+    path = RESULTS / "throughput.json"
+    if not path.exists():
+        return []
+    lines = [
+        "| text encoder | variant | parameters (M) | train samples/s (batch 8) | peak RSS MB |",
+        "|---|---|---|---|---|",
+    ]
+    for row in json.loads(path.read_text())["rows"]:
+        lines.append(
+            f"| {row['text_encoder']} | {row['variant']} | {row['parameters_millions']} | "
+            f"{row['train_samples_per_second']} | {row['peak_rss_mb']:.0f} |"
+        )
+    return lines
+
+
+def main() -> None:
+    text = "\n".join([*rows(), "", *throughput_rows()])
+    if "--write-readme" in sys.argv:
+        readme = RESULTS.parents[1] / "README.md"
+        content = readme.read_text()
+        start, end = "<!-- results:start -->", "<!-- results:end -->"
+        head, rest = content.split(start)
+        _, tail = rest.split(end)
+        readme.write_text(f"{head}{start}\n{text}\n{end}{tail}")
+    print(text)
+
+
 if __name__ == "__main__":
-    print("\n".join(rows()))
+    main()
