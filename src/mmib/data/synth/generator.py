@@ -150,19 +150,8 @@ class _NerPlanner:
         image_present = rng.random() >= self.config.missing_image_share
         evidence = "text" if category != "image" else "name:" + " ".join(name)
         image_id = f"{SPLITS.index(split) + 1}{index:06d}"  # numeric, like Twitter IMGIDs
-        return Post(
-            split,
-            index,
-            image_id,
-            tokens,
-            category,
-            cues,
-            distractors,
-            image_present,
-            category != "image",
-            evidence,
-            tags=tags,
-        )
+        return Post(split, index, image_id, tokens, category, cues, distractors, image_present,
+                    text_determines=category != "image", evidence=evidence, tags=tags)  # fmt: skip
 
 
 class _RePlanner:
@@ -208,8 +197,8 @@ class _RePlanner:
             cues,
             distractors,
             image_present,
-            category != "image",
-            evidence,
+            text_determines=category != "image",
+            evidence=evidence,
             head=_shift(spans["H"], offset),
             tail=_shift(spans["T"], offset),
             relation=relation,
