@@ -209,7 +209,3 @@ class ImageFeatureCache:
             self._index.update((k, shard) for k in computed)
         # Return what the cache holds (float16), so a first run and a cached rerun see the same numbers.
         return {k: v.to(torch.float16).float() for k, v in computed.items()}
-
-    def encode_images(self, images: list[Image.Image]) -> torch.Tensor:
-        """Features for in-memory images (prediction on new posts; not cached): (N, feature_dim)."""
-        return self.encoder(torch.stack([preprocess(image) for image in images]))

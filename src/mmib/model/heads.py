@@ -34,10 +34,6 @@ class CrfHead(nn.Module):
     def decode(self, fused: torch.Tensor, word_mask: torch.Tensor) -> list[list[int]]:
         return self.crf.decode(self.word_emissions(fused, word_mask), mask=word_mask)
 
-    def marginal_confidence(self, fused: torch.Tensor, word_mask: torch.Tensor) -> torch.Tensor:
-        """Per-word softmax of emissions (B, n_max, tags): a cheap confidence for predictions."""
-        return self.word_emissions(fused, word_mask).softmax(-1)
-
 
 class RelationHead(nn.Module):
     """softmax(W [E_1 (+) E_2] + b): mean-pooled head and tail spans of C, eq. (19)."""
