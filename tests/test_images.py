@@ -151,3 +151,22 @@ def test_twitter_layout_with_name_keyed_mapping(tmp_path):
     assert counts.posts_without_crop_entry == 1  # 13.jpg has no entry
     visuals = ImageStore.discover(tmp_path, "train").load("11", 0)
     assert visuals.mask == [True, True, False, False]
+
+
+def test_feature_cache_writes_shards_as_it_goes(tmp_path):
+    from mmib.encoders.image import ImageFeatureCache, build_image_encoder
+
+    paths = []
+    for index in range(5):
+        path = tmp_path / f"{index}.png"
+        Image.new("RGB", (40, 30), (index * 40, 10, 200)).save(path)
+        paths.append(path)
+    encoder = build_image_encoder("random-cnn")
+    cache = ImageFeatureCache(encoder, tmp_path / "cache", batch_size=2, shard_size=2)
+    first = cache.features(paths, progress=False)
+    shards = sorted((tmp_path / "cache" / encoder.name).glob("shard-*.safetensors"))
+    assert len(shards) == 3  # 2 + 2 + 1: a killed run would have kept the finished shards
+    assert not list((tmp_path / "cache" / encoder.name).glob("*.partial"))
+    reread = ImageFeatureCache(encoder, tmp_path / "cache").features(paths, progress=False)
+    for path in paths:
+        assert torch.equal(first[path], reread[path])

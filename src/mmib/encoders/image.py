@@ -135,14 +135,18 @@ def file_digest(path: Path) -> str:
 class ImageFeatureCache:
     """Content-addressed features of one encoder: ``<cache_dir>/<encoder>/shard-*.safetensors``.
 
-    Each computing call writes one new shard, so concurrent readers never see a half-written file.
+    New vectors go to new shards of up to `shard_size` vectors, each written under a temporary name and then
+    renamed, so concurrent readers never see a half-written file and a killed run keeps its finished shards.
     """
 
-    def __init__(self, encoder: ImageEncoder, cache_dir: Path | str, batch_size: int = 32) -> None:
+    def __init__(
+        self, encoder: ImageEncoder, cache_dir: Path | str, batch_size: int = 32, shard_size: int = 2048
+    ) -> None:
         self.encoder = encoder
         self.folder = Path(cache_dir) / encoder.name
         self.folder.mkdir(parents=True, exist_ok=True)
         self.batch_size = batch_size
+        self.shard_size = shard_size
         self.counts = CacheCounts()
         self._index: dict[str, Path] = {}
         for shard in sorted(self.folder.glob("shard-*.safetensors")):
@@ -180,6 +184,7 @@ class ImageFeatureCache:
         if not to_compute:
             return {}
         computed: dict[str, torch.Tensor] = {}
+        pending: dict[str, torch.Tensor] = {}
         items = sorted(to_compute.items(), key=lambda kv: str(kv[1]))
         bar = tqdm(
             total=len(items), desc=f"encoding images ({self.encoder.name})", unit="img", disable=not progress
@@ -196,16 +201,28 @@ class ImageFeatureCache:
                         self.counts.problems.append(str(error))
             if pixels:
                 vectors = self.encoder(torch.stack(pixels))
-                computed.update(zip(digests, vectors, strict=True))
+                pending.update(zip(digests, vectors, strict=True))
+            if len(pending) >= self.shard_size:  # a killed extraction keeps what it has written
+                computed.update(self._write_shard(pending))
+                pending = {}
             bar.update(len(items[start : start + self.batch_size]))
+        computed.update(self._write_shard(pending))
         bar.close()
         self.counts.computed += len(computed)
-        if computed:
-            shard = (
-                self.folder
-                / f"shard-{len(list(self.folder.glob('shard-*'))):05d}-{next(iter(computed))[:8]}.safetensors"
-            )
-            save_file({k: v.to(torch.float16).contiguous() for k, v in computed.items()}, str(shard))
-            self._index.update((k, shard) for k in computed)
-        # Return what the cache holds (float16), so a first run and a cached rerun see the same numbers.
-        return {k: v.to(torch.float16).float() for k, v in computed.items()}
+        return computed
+
+    def _write_shard(self, vectors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Store vectors as one float16 shard; return them as the cache holds them, so a first run and a
+        cached rerun see the same numbers."""
+        if not vectors:
+            return {}
+        stored = {k: v.to(torch.float16).contiguous() for k, v in vectors.items()}
+        shard = (
+            self.folder
+            / f"shard-{len(list(self.folder.glob('shard-*'))):05d}-{next(iter(stored))[:8]}.safetensors"
+        )
+        partial = shard.with_suffix(".partial")
+        save_file(stored, str(partial))
+        partial.rename(shard)
+        self._index.update((k, shard) for k in stored)
+        return {k: v.float() for k, v in stored.items()}
