@@ -61,3 +61,48 @@ def tiny_encoder(tmp_path_factory) -> str:
     BertModel(config).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return str(folder)
+
+
+def _tiny_run(tiny_encoder: str, data: Path, out: Path) -> Path:
+    from mmib.training import TrainConfig, Trainer
+
+    settings = TrainConfig(
+        data=str(data),
+        output_dir=str(out),
+        text_encoder=tiny_encoder,
+        image_encoder="random-cnn",
+        feature_cache=str(out.parent / "features"),
+        epochs=1,
+        batch_size=16,
+        max_train_samples=32,
+        seed=3,
+        patience=0,
+    )
+    Trainer(settings, progress=False).fit()
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_ner_run(tiny_encoder, synth_ner, tmp_path_factory) -> Path:
+    """A run folder: MMIB with the tiny encoder and random CNN, one epoch on 32 synthetic posts."""
+    return _tiny_run(tiny_encoder, synth_ner, tmp_path_factory.mktemp("tiny-ner") / "run")
+
+
+@pytest.fixture(scope="session")
+def tiny_re_run(tiny_encoder, synth_re, tmp_path_factory) -> Path:
+    return _tiny_run(tiny_encoder, synth_re, tmp_path_factory.mktemp("tiny-re") / "run")
+
+
+@pytest.fixture(scope="session")
+def sample_image(tmp_path_factory) -> Path:
+    """A real benchmark photo where the shared folder has one, else a drawn picture."""
+    candidates = sorted((SHARED / "images" / "mnre-sample" / "img_org").glob("*/*.jpg"))
+    if candidates:
+        return candidates[0]
+    from PIL import Image, ImageDraw
+
+    path = tmp_path_factory.mktemp("image") / "drawn.png"
+    image = Image.new("RGB", (320, 240), (200, 220, 255))
+    ImageDraw.Draw(image).ellipse((100, 60, 220, 180), fill=(220, 40, 40))
+    image.save(path)
+    return path

@@ -113,6 +113,36 @@ def test_crf_viterbi_equals_brute_force():
             assert decoded == _brute_force_best(head, emissions[0])
 
 
+def _path_score(head: CrfHead, emissions: torch.Tensor, tags: tuple[int, ...]) -> torch.Tensor:
+    crf = head.crf
+    score = crf.start_transitions[tags[0]] + crf.end_transitions[tags[-1]]
+    score = score + sum(emissions[i, t] for i, t in enumerate(tags))
+    return score + sum(crf.transitions[a, b] for a, b in itertools.pairwise(tags))
+
+
+def test_crf_marginals_equal_brute_force_in_a_padded_batch():
+    torch.manual_seed(5)
+    head = CrfHead(hidden_size=4, num_tags=3, dropout=0.0).eval()
+    with torch.no_grad():
+        for parameter in head.crf.parameters():
+            parameter.normal_()
+    lengths = [4, 1, 3]
+    fused = torch.randn(3, 6, 4)  # C with [CLS] + 4 words + [SEP]
+    word_mask = torch.arange(4).unsqueeze(0) < torch.tensor(lengths).unsqueeze(1)
+    with torch.no_grad():
+        marginals = head.marginals(fused, word_mask)
+        emissions = head.word_emissions(fused, word_mask)
+    for row, length in enumerate(lengths):
+        paths = list(itertools.product(range(3), repeat=length))
+        weights = torch.stack([_path_score(head, emissions[row], tags) for tags in paths]).softmax(0)
+        expected = torch.zeros(length, 3)
+        for weight, tags in zip(weights, paths, strict=True):
+            for i, t in enumerate(tags):
+                expected[i, t] += weight
+        assert torch.allclose(marginals[row, :length], expected, atol=1e-5)
+        assert torch.all(marginals[row, length:] == 0)
+
+
 def test_negatives_are_mismatched_pairs():
     post_ids = torch.tensor([5, 5, 7, 9, 9, 9, 2])
     partners = negative_partners(post_ids)

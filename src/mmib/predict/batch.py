@@ -1,0 +1,160 @@
+"""``mmib predict``: a file of posts in, one JSON line of predictions per post out.
+
+Input is JSON lines (``{"id": ..., "text": ..., "image": "name.jpg" | null}``; ``id`` defaults to the line
+number, ``image`` is resolved against ``--images``) or a CoNLL file in the benchmark layout (``IMGID:``
+lines name ``<IMGID>.jpg``; the words are joined with spaces and re-tokenised).
+
+The run is resumable: ids already in the output are skipped, and a last line cut short by a killed run is
+removed and redone. A bad input line is reported with its file and line number and skipped; it never
+stops the run or costs a good line. Output lines are flushed batch by batch.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tqdm import tqdm
+
+from mmib.data.errors import DataFormatError
+from mmib.data.readers import read_conll
+from mmib.predict.extractor import Extractor, InputError, check_text, open_image
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".gif", ".webp", ".bmp")
+
+
+@dataclass
+class PredictCounts:
+    written: int = 0
+    already_done: int = 0
+    skipped: list[str] = field(default_factory=list)  # "file:line: reason"
+    image_missing: int = 0  # posts that name an image not found on disk (predicted without it)
+
+    def summary(self) -> str:
+        return (
+            f"{self.written} posts written, {self.already_done} already in the output, "
+            f"{len(self.skipped)} bad lines skipped, {self.image_missing} images not found (predicted text-only)"
+        )
+
+
+@dataclass
+class InputPost:
+    post_id: str
+    text: str
+    image: str | None
+    where: str  # "file:line"
+
+
+def _read_jsonl(path: Path, counts: PredictCounts) -> Iterator[InputPost]:
+    with path.open(encoding="utf-8") as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            where = f"{path}:{number}"
+            try:
+                item = json.loads(line)
+            except json.JSONDecodeError as error:
+                counts.skipped.append(f"{where}: invalid JSON ({error.msg} at column {error.colno})")
+                continue
+            if not isinstance(item, dict) or not isinstance(item.get("text"), str):
+                counts.skipped.append(f'{where}: expected an object with a string "text" field')
+                continue
+            image = item.get("image")
+            if image is not None and not isinstance(image, str):
+                counts.skipped.append(f'{where}: "image" must be a file name or null')
+                continue
+            yield InputPost(str(item.get("id", number)), item["text"], image, where)
+
+
+def _read_conll_posts(path: Path, counts: PredictCounts) -> Iterator[InputPost]:
+    try:
+        posts = read_conll(path, lenient=True)
+    except DataFormatError as error:
+        counts.skipped.append(str(error))
+        return
+    counts.skipped.extend(str(skip) for skip in posts.skipped)
+    for number, post in enumerate(posts.records):
+        image = f"{post.image_id}.jpg" if post.image_id else None
+        post_id = post.image_id or str(number)
+        yield InputPost(post_id, " ".join(post.tokens), image, f"{path}:{post.source_line}")
+
+
+def read_posts(path: Path, counts: PredictCounts) -> Iterator[InputPost]:
+    """JSON lines (.jsonl/.json) or CoNLL (anything else whose first line is not JSON)."""
+    with path.open(encoding="utf-8") as handle:
+        first = handle.readline().lstrip()
+    if path.suffix in (".jsonl", ".json") or first.startswith("{"):
+        return _read_jsonl(path, counts)
+    return _read_conll_posts(path, counts)
+
+
+def done_ids(output: Path) -> set[str]:
+    """Ids already in the output; a last line cut short by a killed run is removed."""
+    if not output.exists():
+        return set()
+    lines = output.read_text(encoding="utf-8").splitlines(keepends=True)
+    ids, good = set(), []
+    for line in lines:
+        try:
+            ids.add(str(json.loads(line)["id"]))
+            good.append(line if line.endswith("\n") else line + "\n")
+        except (json.JSONDecodeError, KeyError, TypeError):
+            break  # only the last line can be cut short; stop at the first broken one
+    if len(good) != len(lines):
+        output.write_text("".join(good), encoding="utf-8")
+    return ids
+
+
+def _resolve_image(name: str | None, images: Path | None, counts: PredictCounts) -> Path | None:
+    if name is None:
+        return None
+    path = Path(name) if images is None else images / name
+    if path.exists():
+        return path
+    counts.image_missing += 1
+    return None
+
+
+def predict_file(
+    extractor: Extractor,
+    input_path: Path,
+    output_path: Path,
+    images: Path | None = None,
+    progress: bool = True,
+) -> PredictCounts:
+    counts = PredictCounts()
+    finished = done_ids(output_path)
+    output_path.parent.mkdir(parents=True, exist_ok=True)
+    pending: list[tuple[InputPost, object]] = []
+    with output_path.open("a", encoding="utf-8") as out:
+
+        def flush() -> None:
+            results = extractor.analyze_many([(post.text, image) for post, image in pending])
+            for (post, _), result in zip(pending, results, strict=True):
+                out.write(json.dumps({"id": post.post_id, **result.as_dict()}, ensure_ascii=False) + "\n")
+            out.flush()
+            counts.written += len(pending)
+            bar.update(len(pending))
+            pending.clear()
+
+        bar = tqdm(desc="predicting", unit="post", disable=not progress)
+        for post in read_posts(input_path, counts):
+            if post.post_id in finished:
+                counts.already_done += 1
+                continue
+            try:
+                check_text(post.text, extractor.max_chars)
+                image = open_image(_resolve_image(post.image, images, counts))
+            except InputError as error:
+                counts.skipped.append(f"{post.where}: {error}")
+                continue
+            finished.add(post.post_id)
+            pending.append((post, image))
+            if len(pending) >= extractor.batch_size:
+                flush()
+        if pending:
+            flush()
+        bar.close()
+    return counts

@@ -1,0 +1,341 @@
+"""Text + image in, entities and relations out: :class:`Extractor` runs a trained run folder on new posts.
+
+    >>> from mmib import Extractor
+    >>> ner = Extractor.load("runs/twitter2017-mmib")
+    >>> ner.predict("Kobe Bryant at Staples Center #Lakers", "photo.jpg")
+    [Entity(text='Kobe Bryant', type='PER', start=0, end=11, confidence=0.97), ...]
+    >>> re = Extractor.load("runs/mnre-mmib", ner=ner)
+    >>> re.relations("Kobe Bryant at Staples Center", "photo.jpg")            # every entity pair
+    >>> re.relations("Kobe Bryant at Staples Center", None, "Kobe Bryant", "Staples Center")
+
+Raw posts are cut by :func:`mmib.predict.tokenize.tokenize_post`; images go through the same frozen CNN
+as in training, the whole image plus the top m detected objects (Section III-A2), with a pluggable
+detector (:mod:`mmib.predict.detector`). Posts are batched internally.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass, field
+from itertools import permutations
+from pathlib import Path
+
+import torch
+from PIL import Image
+
+from mmib.data.images import ImageUnreadable, decode_image, to_rgb
+from mmib.data.records import NONE_RELATION
+from mmib.encoders.image import ImageEncoder, build_image_encoder, preprocess
+from mmib.encoders.text import WordTokenizer
+from mmib.metrics import extract_spans
+from mmib.model.mmib import Batch, MMIBModel
+from mmib.predict.detector import Detection, Detector, crop_regions, load_default_detector
+from mmib.predict.tokenize import Token, tokenize_post
+from mmib.training.checkpoint import load_run
+
+logger = logging.getLogger(__name__)
+
+ImageInput = str | Path | bytes | Image.Image | None
+MAX_CHARS = 5000  # a tweet is at most 280 characters; far longer input is almost surely a mistake
+
+
+class InputError(ValueError):
+    """Bad input to prediction (empty or over-long text, unreadable image, unknown entity)."""
+
+
+@dataclass
+class Entity:
+    text: str
+    type: str
+    start: int  # character offsets in the raw post, [start, end)
+    end: int
+    confidence: float  # mean CRF marginal of the span's predicted tags (1.0 for entities given by the user)
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class Relation:
+    head: Entity
+    tail: Entity
+    relation: str
+    confidence: float  # softmax probability of the predicted relation, eq. (19)
+
+    def as_dict(self) -> dict:
+        return {
+            "head": self.head.as_dict(),
+            "tail": self.tail.as_dict(),
+            "relation": self.relation,
+            "confidence": self.confidence,
+        }
+
+
+@dataclass
+class PostPrediction:
+    text: str
+    tokens: list[Token]
+    entities: list[Entity] = field(default_factory=list)
+    relations: list[Relation] = field(default_factory=list)
+    objects: list[Detection] = field(default_factory=list)  # detected regions whose crops were used
+    image_used: bool = False
+
+    def as_dict(self) -> dict:
+        return {
+            "text": self.text,
+            "entities": [e.as_dict() for e in self.entities],
+            "relations": [r.as_dict() for r in self.relations],
+            "objects": [o.as_dict() for o in self.objects],
+            "image_used": self.image_used,
+        }
+
+
+def open_image(image: ImageInput) -> Image.Image | None:
+    """An upright RGB image from a path, bytes or PIL image; None stays None. Raises :class:`InputError`."""
+    if image is None:
+        return None
+    if isinstance(image, Image.Image):
+        return to_rgb(image)
+    try:
+        return decode_image(image if isinstance(image, bytes) else Path(image))
+    except ImageUnreadable as error:
+        raise InputError(f"image {error.path}: {error.reason}") from None
+    except (FileNotFoundError, IsADirectoryError):
+        raise InputError(f"image {image}: no such file") from None
+
+
+def check_text(text: str, max_chars: int = MAX_CHARS) -> list[Token]:
+    if not isinstance(text, str):
+        raise InputError(f"text must be a string, got {type(text).__name__}")
+    if len(text) > max_chars:
+        raise InputError(f"text is {len(text)} characters long; the limit is {max_chars}")
+    tokens = tokenize_post(text)
+    if not tokens:
+        raise InputError("text is empty (no words to tag)")
+    return tokens
+
+
+class Extractor:
+    """A trained MMIB (or text-only) run, ready for new posts."""
+
+    def __init__(
+        self,
+        model: MMIBModel,
+        tokenizer: WordTokenizer,
+        image_encoder: ImageEncoder | None = None,
+        detector: Detector | None = None,
+        ner: Extractor | None = None,
+        batch_size: int = 16,
+        max_chars: int = MAX_CHARS,
+    ) -> None:
+        self.model = model.eval()
+        self.tokenizer = tokenizer
+        self.config = model.config
+        self.image_encoder = image_encoder
+        self.detector = detector
+        self.ner = ner
+        self.batch_size = batch_size
+        self.max_chars = max_chars
+        self._warned_no_detector = False
+
+    @classmethod
+    def load(
+        cls,
+        run_dir: Path | str,
+        detector: Detector | str | None = "default",
+        ner: Extractor | Path | str | None = None,
+        batch_size: int = 16,
+    ) -> Extractor:
+        """A run folder written by ``mmib train`` (best-dev weights).
+
+        ``detector``: "default" (the offline SSD detector where installed, else whole image only), None (whole
+        image only), or any object with ``detect(image)``. ``ner``: for an MRE run, the NER run (or Extractor)
+        whose entities :meth:`relations` pairs up when no head and tail are given.
+        """
+        model, tokenizer = load_run(run_dir)
+        image_encoder = None if model.config.text_only else build_image_encoder(model.config.image_encoder)
+        if detector == "default":
+            detector = load_default_detector() if image_encoder is not None else None
+        if isinstance(ner, str | Path):
+            ner = cls.load(ner, detector=detector, batch_size=batch_size)
+        return cls(model, tokenizer, image_encoder, detector, ner, batch_size)
+
+    # ---- public API -------------------------------------------------------------------------------------
+
+    def predict(self, text: str, image: ImageInput = None) -> list[Entity]:
+        """Entities of one raw post (an NER run, or an MRE run loaded with ``ner=``)."""
+        return self.analyze_many([(text, image)])[0].entities
+
+    def relations(
+        self,
+        text: str,
+        image: ImageInput = None,
+        head: str | tuple[int, int] | None = None,
+        tail: str | tuple[int, int] | None = None,
+        include_none: bool = False,
+    ) -> list[Relation]:
+        """Relations of one post: for the given head and tail (surface strings or character spans), or for
+        every ordered pair of entities found by the ``ner`` run. ``None`` relations are left out unless
+        ``include_none``; results are sorted by confidence."""
+        if self.config.task != "mre":
+            raise InputError("this run is an NER model; load an MRE run to extract relations")
+        if (head is None) != (tail is None):
+            raise InputError("give both head and tail, or neither (then every entity pair is scored)")
+        tokens = check_text(text, self.max_chars)
+        if head is not None:
+            entities = [self._given_entity(text, tokens, head), self._given_entity(text, tokens, tail)]
+            pairs = [(entities[0], entities[1])]
+        else:
+            if self.ner is None:
+                raise InputError(
+                    "no head and tail given and no NER run attached (Extractor.load(..., ner=RUN))"
+                )
+            pairs = list(permutations(self.ner.predict(text, image), 2))
+        found = self._classify_pairs(text, tokens, open_image(image), pairs)
+        return sorted(
+            (r for r in found if include_none or r.relation != NONE_RELATION), key=lambda r: -r.confidence
+        )
+
+    def analyze(self, text: str, image: ImageInput = None) -> PostPrediction:
+        """Entities, relations (MRE runs with an NER run attached) and the detected objects of one post."""
+        return self.analyze_many([(text, image)])[0]
+
+    def analyze_many(self, posts: list[tuple[str, ImageInput]]) -> list[PostPrediction]:
+        """Batched :meth:`analyze`. Raises :class:`InputError` naming the first bad post."""
+        checked = []
+        for number, (text, image) in enumerate(posts):
+            try:
+                checked.append((text, check_text(text, self.max_chars), open_image(image)))
+            except InputError as error:
+                raise InputError(f"post {number}: {error}" if len(posts) > 1 else str(error)) from None
+        if self.config.task == "ner":
+            return self._tag_posts(checked)
+        if self.ner is None:
+            raise InputError(
+                "this run is an MRE model: attach an NER run (Extractor.load(..., ner=RUN)) or call relations()"
+            )
+        results = self.ner._tag_posts(checked)
+        for result, (text, tokens, image) in zip(results, checked, strict=True):
+            result.relations = sorted(
+                (
+                    r
+                    for r in self._classify_pairs(text, tokens, image, list(permutations(result.entities, 2)))
+                    if r.relation != NONE_RELATION
+                ),
+                key=lambda r: -r.confidence,
+            )
+        return results
+
+    # ---- internals --------------------------------------------------------------------------------------
+
+    def _visual(
+        self, images: list[Image.Image | None]
+    ) -> tuple[torch.Tensor, torch.Tensor, list[list[Detection]]]:
+        """Whole image + top-m crops per post -> features (P, m+1, F), mask (P, m+1), detections per post."""
+        slots = self.config.max_crops + 1
+        features = torch.zeros(len(images), slots, self.config.image_feature_dim)
+        mask = torch.zeros(len(images), slots, dtype=torch.bool)
+        detections: list[list[Detection]] = [[] for _ in images]
+        if self.image_encoder is None:
+            return features, mask, detections
+        if (
+            self.detector is None
+            and any(image is not None for image in images)
+            and not self._warned_no_detector
+        ):
+            logger.warning(
+                "no object detector installed (mmib models fetch-detector): using the whole image only, no crops"
+            )
+            self._warned_no_detector = True
+        for row, image in enumerate(images):
+            if image is None:
+                continue
+            if self.detector is not None:
+                detections[row] = self.detector.detect(image)[: self.config.max_crops]
+            regions = [image, *crop_regions(image, detections[row], self.config.max_crops)]
+            vectors = self.image_encoder(torch.stack([preprocess(region) for region in regions]))
+            features[row, : len(regions)] = vectors.to(
+                torch.float16
+            ).float()  # as the training cache holds them
+            mask[row, : len(regions)] = True
+        return features, mask, detections
+
+    def _batch(self, tokens: list[list[Token]], features: torch.Tensor, mask: torch.Tensor) -> Batch:
+        return Batch(
+            text=self.tokenizer([[t.text for t in post] for post in tokens]),
+            word_lengths=torch.tensor([len(post) for post in tokens]),
+            image_features=features,
+            image_mask=mask,
+            post_ids=torch.arange(len(tokens)),
+        )
+
+    @torch.no_grad()
+    def _tag_posts(self, checked: list[tuple[str, list[Token], Image.Image | None]]) -> list[PostPrediction]:
+        if self.config.task != "ner":
+            raise InputError("this run is an MRE model; it does not tag entities")
+        results = []
+        for start in range(0, len(checked), self.batch_size):
+            chunk = checked[start : start + self.batch_size]
+            features, mask, detections = self._visual([image for _, _, image in chunk])
+            batch = self._batch([tokens for _, tokens, _ in chunk], features, mask)
+            fused = self.model.encode(batch).fused
+            tag_ids = self.model.head.decode(fused, batch.word_mask)
+            marginals = self.model.head.marginals(fused, batch.word_mask)
+            for row, (text, tokens, image) in enumerate(chunk):
+                tags = [self.config.labels[i] for i in tag_ids[row]]
+                entities = []
+                for entity_type, first, last in extract_spans(tags):  # words [first, last)
+                    confidence = marginals[row, torch.arange(first, last), tag_ids[row][first:last]].mean()
+                    begin, end = tokens[first].start, tokens[last - 1].end
+                    entities.append(
+                        Entity(text[begin:end], entity_type, begin, end, round(float(confidence), 4))
+                    )
+                results.append(PostPrediction(text, tokens, entities, [], detections[row], image is not None))
+        return results
+
+    def _given_entity(self, text: str, tokens: list[Token], given: str | tuple[int, int]) -> Entity:
+        """An entity named by its surface string (first occurrence on word boundaries) or character span."""
+        if isinstance(given, str):
+            starts = {t.start for t in tokens}
+            ends = {t.end for t in tokens}
+            position = text.find(given)
+            while position != -1 and not (position in starts and position + len(given) in ends):
+                position = text.find(given, position + 1)
+            if not given.strip() or position == -1:
+                raise InputError(f"entity {given!r} is not a whole-word span of the text")
+            begin, end = position, position + len(given)
+        else:
+            begin, end = int(given[0]), int(given[1])
+            if not 0 <= begin < end <= len(text):
+                raise InputError(f"entity span {given} is outside the text (length {len(text)})")
+        return Entity(text[begin:end], "", begin, end, 1.0)
+
+    @staticmethod
+    def _word_span(tokens: list[Token], entity: Entity) -> tuple[int, int]:
+        inside = [i for i, t in enumerate(tokens) if t.start < entity.end and t.end > entity.start]
+        if not inside:
+            raise InputError(f"entity {entity.text!r} covers no word of the text")
+        return inside[0], inside[-1] + 1
+
+    @torch.no_grad()
+    def _classify_pairs(
+        self, text: str, tokens: list[Token], image: Image.Image | None, pairs: list[tuple[Entity, Entity]]
+    ) -> list[Relation]:
+        """Relation of each (head, tail) pair of one post: the post is encoded once, pairs pooled from C."""
+        if not pairs:
+            return []
+        features, mask, _ = self._visual([image])
+        batch = self._batch([tokens], features, mask)
+        batch.pair_post = torch.zeros(len(pairs), dtype=torch.long)
+        batch.heads = torch.tensor([self._word_span(tokens, head) for head, _ in pairs])
+        batch.tails = torch.tensor([self._word_span(tokens, tail) for _, tail in pairs])
+        fused = self.model.encode(batch).fused
+        probabilities = self.model.head.logits(fused, batch.pair_post, batch.heads, batch.tails).softmax(-1)
+        best = probabilities.max(-1)
+        return [
+            Relation(head, tail, self.config.labels[int(label)], round(float(p), 4))
+            for (head, tail), p, label in zip(pairs, best.values, best.indices, strict=True)
+        ]
+
+
+__all__ = ["Entity", "Extractor", "InputError", "PostPrediction", "Relation"]
