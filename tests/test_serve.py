@@ -1,0 +1,169 @@
+"""The web API (FastAPI TestClient) and the demo page in headless Chromium (Playwright)."""
+
+from __future__ import annotations
+
+import io
+import shutil
+import socket
+import threading
+import time
+
+import pytest
+from fastapi.testclient import TestClient
+from PIL import Image
+
+from mmib.predict import Extractor
+from mmib.predict.detector import Detection
+from mmib.predict.serve import create_app
+
+
+class HalvesDetector:
+    """Two fixed boxes, so that the page has objects to draw whatever the image shows."""
+
+    name = "halves"
+
+    def detect(self, image):
+        w, h = image.size
+        return [Detection("Person", 0.9, (0, 0, w / 2, h)), Detection("Dog", 0.7, (w / 2, h / 3, w, h))]
+
+
+@pytest.fixture(scope="module")
+def extractor(tiny_ner_run):
+    return Extractor.load(tiny_ner_run, detector=HalvesDetector())
+
+
+@pytest.fixture(scope="module")
+def client(extractor):
+    return TestClient(create_app(extractor, max_upload_bytes=200_000))
+
+
+def _png(size=(64, 48)) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", size, (10, 120, 200)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def test_page_and_info(client):
+    page = client.get("/")
+    assert page.status_code == 200 and 'id="form"' in page.text
+    info = client.get("/info").json()
+    assert info["task"] == "ner" and info["detector"] == "halves" and info["max_upload_bytes"] == 200_000
+
+
+def test_predict_with_and_without_image(client, extractor):
+    text = "Fezai won the cup at Tifeele Restor"
+    plain = client.post("/predict", data={"text": text})
+    assert plain.status_code == 200
+    body = plain.json()
+    assert body["image_used"] is False and body["objects"] == [] and body["image_size"] is None
+    assert body["entities"] == [e.as_dict() for e in extractor.predict(text)]
+    with_image = client.post("/predict", data={"text": text}, files={"image": ("a.png", _png(), "image/png")})
+    body = with_image.json()
+    assert with_image.status_code == 200 and body["image_used"] and body["image_size"] == [64, 48]
+    assert [o["label"] for o in body["objects"]] == ["Person", "Dog"]
+
+
+@pytest.mark.parametrize(
+    ("data", "files", "status", "message"),
+    [
+        ({"text": ""}, None, 422, "text is empty"),
+        ({"text": "x " * 3000}, None, 422, "the limit is 5000"),
+        ({"text": "ok"}, {"image": ("notes.txt", b"hello", "text/plain")}, 415, "'notes.txt' is text/plain"),
+        (
+            {"text": "ok"},
+            {"image": ("fake.jpg", b"\xff\xd8 not a jpeg", "image/jpeg")},
+            415,
+            "not a readable image",
+        ),
+        (
+            {"text": "ok"},
+            {"image": ("big.png", b"\x89PNG" + b"0" * 300_000, "image/png")},
+            413,
+            "0.2 MB limit",
+        ),
+        ({"text": "ok"}, {"image": ("empty.png", b"", "image/png")}, 415, "is empty"),
+    ],
+)
+def test_bad_requests_get_clear_4xx(client, data, files, status, message):
+    response = client.post("/predict", data=data, files=files)
+    assert response.status_code == status and message in response.json()["detail"]
+
+
+def test_mre_run_without_ner_asks_for_one(tiny_re_run):
+    client = TestClient(create_app(Extractor.load(tiny_re_run, detector=None)))
+    response = client.post("/predict", data={"text": "Fezai met Tifeele"})
+    assert response.status_code == 422 and "attach an NER run" in response.json()["detail"]
+    given = client.post("/predict", data={"text": "Fezai met Tifeele", "head": "Fezai", "tail": "Tifeele"})
+    assert given.status_code == 200 and len(given.json()["relations"]) == 1
+
+
+# ---- the page in a real browser -----------------------------------------------------------------------
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def served(extractor):
+    import uvicorn
+
+    port = _free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(extractor), host="127.0.0.1", port=port, log_level="warning")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    for _ in range(100):
+        if server.started:
+            break
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}/"
+    server.should_exit = True
+    thread.join(timeout=5)
+
+
+def launch_chromium(playwright):
+    return playwright.chromium.launch(
+        executable_path=CHROMIUM,
+        args=[
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+        ],
+    )
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="Debian chromium not installed (apt-get install chromium)")
+def test_page_in_headless_chromium(served, extractor, tmp_path):
+    sync_api = pytest.importorskip("playwright.sync_api")
+    image_path = tmp_path / "upload.png"
+    image_path.write_bytes(_png((320, 240)))
+    text = "Fezai won the cup at Tifeele Restor"
+    expected = extractor.predict(text, image_path)
+    assert expected, "the tiny run tags something in this post, so the highlighting is exercised"
+    with sync_api.sync_playwright() as playwright:
+        browser = launch_chromium(playwright)
+        page = browser.new_page()
+        page.goto(served)
+        page.fill("#text", text)
+        page.set_input_files("#image", str(image_path))
+        page.click("#submit")
+        page.wait_for_selector("body[data-state=done]", timeout=30_000)
+        marks = page.locator("#tagged mark")
+        assert marks.count() == len(expected)
+        for index, entity in enumerate(expected):
+            assert marks.nth(index).get_attribute("data-type") == entity.type
+            assert marks.nth(index).inner_text().startswith(entity.text)
+        assert page.locator("#stage .box").count() == 2
+        assert page.locator("#stage .box").first.get_attribute("data-label") == "Person"
+        page.fill("#text", "")
+        page.click("#submit")
+        page.wait_for_selector("body[data-state=error]", timeout=30_000)
+        assert "text is empty" in page.inner_text("#error")
+        browser.close()
