@@ -141,11 +141,13 @@ def test_a_plugged_detector_feeds_crops(tiny_ner_run, sample_image):
     assert not torch.equal(features[0, 1], features[0, 0])
 
 
-def test_missing_detector_is_said_once(tiny_ner_run, sample_image, caplog):
-    extractor = Extractor.load(tiny_ner_run, detector=None)
+def test_missing_detector_is_said_once(tiny_ner_run, sample_image, caplog, monkeypatch):
+    monkeypatch.setattr("mmib.predict.extractor.load_default_detector", lambda: None)
     with caplog.at_level(logging.WARNING, logger="mmib.predict.extractor"):
+        extractor = Extractor.load(tiny_ner_run)  # the default detector, which is not installed here
         extractor.predict("first post", sample_image)
         extractor.predict("second post", sample_image)
+        Extractor.load(tiny_ner_run, detector=None).predict("whole image by choice", sample_image)
     assert sum("no object detector" in r.message for r in caplog.records) == 1
 
 

@@ -127,6 +127,7 @@ class Extractor:
         ner: Extractor | None = None,
         batch_size: int = 16,
         max_chars: int = MAX_CHARS,
+        warn_without_detector: bool = False,
     ) -> None:
         self.model = model.eval()
         self.tokenizer = tokenizer
@@ -136,7 +137,7 @@ class Extractor:
         self.ner = ner
         self.batch_size = batch_size
         self.max_chars = max_chars
-        self._warned_no_detector = False
+        self._warn_without_detector = warn_without_detector  # said once, on the first image
 
     @classmethod
     def load(
@@ -154,11 +155,14 @@ class Extractor:
         """
         model, tokenizer = load_run(run_dir)
         image_encoder = None if model.config.text_only else build_image_encoder(model.config.image_encoder)
+        wanted_default = detector == "default" and image_encoder is not None
         if detector == "default":
             detector = load_default_detector() if image_encoder is not None else None
         if isinstance(ner, str | Path):
             ner = cls.load(ner, detector=detector, batch_size=batch_size)
-        return cls(model, tokenizer, image_encoder, detector, ner, batch_size)
+        return cls(
+            model, tokenizer, image_encoder, detector, ner, batch_size, warn_without_detector=wanted_default
+        )
 
     # ---- public API -------------------------------------------------------------------------------------
 
@@ -238,15 +242,11 @@ class Extractor:
         detections: list[list[Detection]] = [[] for _ in images]
         if self.image_encoder is None:
             return features, mask, detections
-        if (
-            self.detector is None
-            and any(image is not None for image in images)
-            and not self._warned_no_detector
-        ):
+        if self._warn_without_detector and self.detector is None and any(i is not None for i in images):
             logger.warning(
                 "no object detector installed (mmib models fetch-detector): using the whole image only, no crops"
             )
-            self._warned_no_detector = True
+            self._warn_without_detector = False
         for row, image in enumerate(images):
             if image is None:
                 continue
