@@ -26,6 +26,6 @@ run twitter2017-text-only     --data "$SHARED/data/twitter2017" --variant text-o
 run twitter2017-mmib          --data "$SHARED/data/twitter2017" --variant mmib      --seeds 1 2 3 --epochs 4 --batch-size 16
 run twitter2015-text-only     --data "$SHARED/data/twitter2015" --variant text-only --seeds 1 --epochs 4 --batch-size 16
 run twitter2015-mmib          --data "$SHARED/data/twitter2015" --variant mmib      --seeds 1 --epochs 4 --batch-size 16
-run mnre-text-only            --data "$SHARED/data/mnre"        --variant text-only --seeds 1 --epochs 3 --batch-size 16
-run mnre-mmib                 --data "$SHARED/data/mnre"        --variant mmib      --seeds 1 --epochs 3 --batch-size 16
-run twitter2017-mpnet-text-only --data "$SHARED/data/twitter2017" --variant text-only --seeds 1 --epochs 3 --batch-size 16 --text-encoder all-mpnet-base-v2
+run mnre-text-only            --data "$SHARED/data/mnre"        --variant text-only --seeds 1 --epochs 2 --batch-size 16
+run mnre-mmib                 --data "$SHARED/data/mnre"        --variant mmib      --seeds 1 --epochs 2 --batch-size 16
+run twitter2017-mpnet-text-only --data "$SHARED/data/twitter2017" --variant text-only --seeds 1 --epochs 2 --batch-size 16 --text-encoder all-mpnet-base-v2
