@@ -21,6 +21,11 @@ data_app = typer.Typer(
 app.add_typer(data_app, name="data")
 models_app = typer.Typer(help="Offline model files: assemble-mpnet, fetch-detector.", no_args_is_help=True)
 app.add_typer(models_app, name="models")
+analyze_app = typer.Typer(
+    help="Analysis of trained runs: image-use, contributions, tsne, errors (Section V of the paper).",
+    no_args_is_help=True,
+)
+app.add_typer(analyze_app, name="analyze")
 
 
 class OutputFormat(StrEnum):
@@ -328,6 +333,93 @@ def serve(
     app_ = create_app(_extractor(run_dir, ner, no_detector), max_upload_bytes=int(max_upload_mb * 2**20))
     typer.echo(f"mmib serving {run_dir} on http://{host}:{port}/")
     uvicorn.run(app_, host=host, port=port, log_level="warning")
+
+
+@analyze_app.command("image-use")
+def analyze_image_use(
+    run_dir: RunArg,
+    split: Annotated[str, typer.Option("--split")] = "test",
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the image shuffle.")] = 0,
+    out: Annotated[Path | None, typer.Option("--out", help="Also write the JSON report here.")] = None,
+) -> None:
+    """F1 with true, shuffled and removed images, per synthetic instance category."""
+    from mmib.analysis.image_use import image_use_markdown, run_image_use
+
+    report = run_image_use(run_dir, split, seed, progress=sys.stderr.isatty())
+    typer.echo(image_use_markdown(report, f"{run_dir} on {split}"))
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(report, indent=2) + "\n")
+
+
+@analyze_app.command("contributions")
+def analyze_contributions(
+    run_dir: RunArg,
+    compare: Annotated[
+        list[Path] | None,
+        typer.Option("--compare", help="Other runs to put beside it (e.g. the --no-rr run)."),
+    ] = None,
+    post: Annotated[
+        int | None, typer.Option("--post", help="Index of a post of the run's dataset split.")
+    ] = None,
+    split: Annotated[str, typer.Option("--split")] = "test",
+    text: Annotated[str | None, typer.Option("--text", help="A new post instead of --post.")] = None,
+    image: Annotated[
+        Path | None, typer.Option("--image", help="Its image (crops from the detector).")
+    ] = None,
+    out: Annotated[Path, typer.Option("--out")] = Path("reports/contributions.png"),
+) -> None:
+    """Contribution scores (Fig. 3): row sums of A = X Z^T per token and image region, as a heat map."""
+    from mmib.analysis.contributions import plot_contributions, run_contributions
+
+    if (post is None) == (text is None):
+        raise typer.BadParameter("give either --post N or --text (with an optional --image)")
+    rows, regions = run_contributions([run_dir, *(compare or [])], post, split, text, image)
+    plot_contributions(rows, regions, out, title=" ".join(rows[0].tokens)[:120])
+    for row in rows:
+        typer.echo(
+            f"{row.label}: words {[round(v, 2) for v in row.text]} regions {[round(v, 2) for v in row.regions]}"
+        )
+    typer.echo(f"wrote {out}")
+
+
+@analyze_app.command("tsne")
+def analyze_tsne(
+    run_dir: RunArg,
+    compare: Annotated[
+        list[Path] | None,
+        typer.Option("--compare", help="Other runs (e.g. the --no-ar run), one panel each."),
+    ] = None,
+    split: Annotated[str, typer.Option("--split")] = "test",
+    pairs: Annotated[int, typer.Option("--pairs")] = 150,
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+    out: Annotated[Path, typer.Option("--out")] = Path("reports/tsne.png"),
+) -> None:
+    """Entity and object representations of PER/LOC/ORG in t-SNE (Fig. 5), with co-location scores."""
+    from mmib.analysis.alignment_tsne import run_tsne
+
+    for label, numbers in run_tsne([run_dir, *(compare or [])], split, pairs, seed, out):
+        typer.echo(f"{label}: {json.dumps(numbers)}")
+    typer.echo(f"wrote {out}")
+
+
+@analyze_app.command("errors")
+def analyze_errors(
+    run_dir: RunArg,
+    split: Annotated[str, typer.Option("--split")] = "test",
+    sample: Annotated[int, typer.Option("--sample")] = 15,
+    out: Annotated[Path | None, typer.Option("--out", help="Markdown file (default: print).")] = None,
+) -> None:
+    """Most frequent confusions and a sample of wrong predictions with image paths, as markdown."""
+    from mmib.analysis.errors import error_report
+
+    report = error_report(run_dir, split, sample)
+    if out is None:
+        typer.echo(report)
+    else:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(report, encoding="utf-8")
+        typer.echo(f"wrote {out}")
 
 
 @app.command("quickstart")

@@ -3,20 +3,34 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
-from mmib.data.discover import load_dataset
+from mmib.data.discover import Dataset, load_dataset
 from mmib.encoders.image import ImageFeatureCache, build_image_encoder
-from mmib.training.batching import Collator, default_cache_dir, prepare_split
+from mmib.model.mmib import MMIBModel
+from mmib.training.batching import Collator, PreparedSplit, default_cache_dir, prepare_split
 from mmib.training.checkpoint import load_run
 from mmib.training.config import TrainConfig
 from mmib.training.evaluation import predict_split, score, write_predictions
 
 
-def evaluate_run(
+@dataclass
+class RunSplit:
+    """A run's best model with one split of its dataset, prepared (image features fetched) for batching."""
+
+    run_dir: Path
+    model: MMIBModel
+    train: TrainConfig
+    dataset: Dataset
+    prepared: PreparedSplit
+    collator: Collator
+    cache: ImageFeatureCache | None
+
+
+def open_run_split(
     run_dir: Path | str, split: str = "test", data: str | None = None, progress: bool = True
-) -> dict:
-    """Scores of the best checkpoint on ``split``; writes predictions and scores into the run folder."""
+) -> RunSplit:
     run_dir = Path(run_dir)
     train = TrainConfig(**json.loads((run_dir / "train_config.json").read_text()))
     model, tokenizer = load_run(run_dir)
@@ -30,18 +44,29 @@ def evaluate_run(
             build_image_encoder(config.image_encoder), train.feature_cache or default_cache_dir()
         )
     prepared = prepare_split(dataset, split, cache, config.image_feature_dim, config.max_crops, progress)
-    predictions = predict_split(
-        model, Collator(tokenizer, config.labels, config.task), prepared, train.eval_batch_size
-    )
-    scores = score(config.task, prepared.records, predictions)
+    collator = Collator(tokenizer, config.labels, config.task)
+    return RunSplit(run_dir, model, train, dataset, prepared, collator, cache)
+
+
+def evaluate_run(
+    run_dir: Path | str, split: str = "test", data: str | None = None, progress: bool = True
+) -> dict:
+    """Scores of the best checkpoint on ``split``; writes predictions and scores into the run folder."""
+    opened = open_run_split(run_dir, split, data, progress)
+    config = opened.model.config
+    predictions = predict_split(opened.model, opened.collator, opened.prepared, opened.train.eval_batch_size)
+    scores = score(config.task, opened.prepared.records, predictions)
     suffix = "conll" if config.task == "ner" else "jsonl"
     write_predictions(
-        config.task, prepared.records, predictions, run_dir / "predictions" / f"{split}.{suffix}"
+        config.task,
+        opened.prepared.records,
+        predictions,
+        opened.run_dir / "predictions" / f"{split}.{suffix}",
     )
     result = {"split": split, "variant": config.variant, "scores": scores}
-    if cache is not None:
-        result["image_features"] = str(cache.counts)
-    (run_dir / f"scores_{split}.json").write_text(json.dumps(result, indent=2) + "\n")
+    if opened.cache is not None:
+        result["image_features"] = str(opened.cache.counts)
+    (opened.run_dir / f"scores_{split}.json").write_text(json.dumps(result, indent=2) + "\n")
     return result
 
 

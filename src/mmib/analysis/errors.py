@@ -1,0 +1,131 @@
+"""Error analysis (Section V-E): the most frequent confusions of a run and a sample of wrong predictions,
+with each post's image path, as markdown.
+
+MNER errors are classified per span: a wrong type on the right words (``type GOLD -> PRED``), wrong
+boundaries (``boundary GOLD``), a gold entity with no overlapping prediction (``missed GOLD``), and a
+prediction overlapping no gold entity (``spurious PRED``). MRE errors are (gold, predicted) relation pairs.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections import Counter
+from pathlib import Path
+
+from mmib.data.discover import load_dataset
+from mmib.data.images import ImageStore
+from mmib.metrics import Span, extract_spans
+from mmib.training.config import TrainConfig
+
+
+def read_conll_predictions(path: Path) -> list[dict]:
+    """Posts of a predictions file written by ``mmib evaluate``: image id, tokens, gold and predicted tags."""
+    posts, current = [], {"image_id": None, "tokens": [], "gold": [], "pred": []}
+    for line in [*path.read_text(encoding="utf-8").splitlines(), ""]:
+        if line.startswith("IMGID:"):
+            current["image_id"] = line[6:].strip()
+        elif line.strip():
+            token, gold, pred = line.split("\t")
+            current["tokens"].append(token)
+            current["gold"].append(gold)
+            current["pred"].append(pred)
+        elif current["tokens"]:
+            posts.append(current)
+            current = {"image_id": None, "tokens": [], "gold": [], "pred": []}
+    return posts
+
+
+def _overlaps(a: Span, b: Span) -> bool:
+    return a[1] < b[2] and b[1] < a[2]
+
+
+def span_errors(gold_tags: list[str], pred_tags: list[str]) -> list[str]:
+    gold, pred = set(extract_spans(gold_tags)), set(extract_spans(pred_tags))
+    errors = []
+    for span in sorted(gold - pred, key=lambda s: s[1]):
+        same_words = [p for p in pred if p[1:] == span[1:]]
+        if same_words:
+            errors.append(f"type {span[0]} -> {same_words[0][0]}")
+        elif any(_overlaps(span, p) for p in pred):
+            errors.append(f"boundary {span[0]}")
+        else:
+            errors.append(f"missed {span[0]}")
+    for span in sorted(pred - gold, key=lambda s: s[1]):
+        if not any(_overlaps(span, g) for g in gold):
+            errors.append(f"spurious {span[0]}")
+    return errors
+
+
+def _markup(tokens: list[str], tags: list[str]) -> str:
+    words = list(tokens)
+    for entity_type, start, end in extract_spans(tags):
+        words[start] = "[" + words[start]
+        words[end - 1] = words[end - 1] + f"]{entity_type}"
+    return " ".join(words)
+
+
+def error_report(run_dir: Path, split: str = "test", sample: int = 15, seed: int = 0, top: int = 15) -> str:
+    run_dir = Path(run_dir)
+    train = TrainConfig(**json.loads((run_dir / "train_config.json").read_text()))
+    task = json.loads((run_dir / "model_config.json").read_text())["task"]
+    predictions = run_dir / "predictions" / f"{split}.{'conll' if task == 'ner' else 'jsonl'}"
+    if not predictions.exists():
+        from mmib.training.evaluate_run import evaluate_run
+
+        evaluate_run(run_dir, split, progress=False)
+    dataset = load_dataset(train.data, image_root=train.images)
+    store = ImageStore.discover(dataset.image_root, split, max_crops=0) if dataset.image_root else None
+
+    def image_of(image_id: str | None) -> str:
+        path = store.image_path(image_id) if store is not None and image_id else None
+        return str(path) if path is not None and path.exists() else "(no image)"
+
+    lines = [f"## Errors of `{run_dir}` on {split}", ""]
+    if task == "ner":
+        posts = read_conll_predictions(predictions)
+        per_post = [span_errors(p["gold"], p["pred"]) for p in posts]
+        counts = Counter(e for errors in per_post for e in errors)
+        gold_total = sum(len(extract_spans(p["gold"])) for p in posts)
+        lines += [
+            f"{len(posts)} posts, {gold_total} gold entities, {sum(counts.values())} span errors "
+            f"in {sum(bool(e) for e in per_post)} posts.",
+            "",
+            "| error | count |",
+            "|---|---|",
+            *[f"| {kind} | {n} |" for kind, n in counts.most_common(top)],
+            "",
+            f"### A sample of {sample} wrong posts (seed {seed})",
+            "",
+        ]
+        wrong = [i for i, e in enumerate(per_post) if e]
+        for i in sorted(random.Random(seed).sample(wrong, min(sample, len(wrong)))):
+            post = posts[i]
+            lines += [
+                f"- **gold**: {_markup(post['tokens'], post['gold'])}  ",
+                f"  **predicted**: {_markup(post['tokens'], post['pred'])}  ",
+                f"  errors: {', '.join(per_post[i])}; image: `{image_of(post['image_id'])}`",
+            ]
+    else:
+        rows = [json.loads(line) for line in predictions.read_text(encoding="utf-8").splitlines()]
+        counts = Counter((r["relation"], r["predicted"]) for r in rows if r["relation"] != r["predicted"])
+        lines += [
+            f"{len(rows)} instances, {sum(counts.values())} wrong.",
+            "",
+            "| gold | predicted | count |",
+            "|---|---|---|",
+            *[f"| {gold} | {pred} | {n} |" for (gold, pred), n in counts.most_common(top)],
+            "",
+            f"### A sample of {sample} wrong instances (seed {seed})",
+            "",
+        ]
+        wrong = [r for r in rows if r["relation"] != r["predicted"]]
+        for row in random.Random(seed).sample(wrong, min(sample, len(wrong))):
+            tokens = row["token"]
+            head = " ".join(tokens[row["h"][0] : row["h"][1]])
+            tail = " ".join(tokens[row["t"][0] : row["t"][1]])
+            lines.append(
+                f"- {' '.join(tokens)}  \n  ({head}, {tail}): gold **{row['relation']}**, predicted "
+                f"**{row['predicted']}**; image: `{image_of(row['img_id'])}`"
+            )
+    return "\n".join(lines) + "\n"

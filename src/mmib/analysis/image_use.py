@@ -1,0 +1,114 @@
+"""Does the model use the image? Scores with the true images, images shuffled across posts, and images removed,
+broken down by the synthetic generator's instance categories (text-decided, image-decided, noisy image).
+
+On the image-decided instances the text says nothing about the entity type (or relation), so a model that
+reads the image must lose F1 when the image is swapped or taken away; on text-decided ones it should not.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from dataclasses import replace
+from pathlib import Path
+
+import torch
+
+from mmib.training.batching import PreparedSplit
+from mmib.training.evaluate_run import RunSplit, open_run_split
+from mmib.training.evaluation import predict_split, score
+
+CONDITIONS = ("true", "shuffled", "removed")
+CATEGORY_NAMES = {"text": "text-decided", "image": "image-decided", "noise": "noisy image"}
+
+
+def read_categories(dataset_folder: Path, split: str) -> dict[int, str]:
+    """Record index -> generator category, from synth_meta.jsonl (written by ``mmib data synth``)."""
+    meta = dataset_folder / "synth_meta.jsonl"
+    if not meta.exists():
+        raise FileNotFoundError(f"{meta} not found: the image-use test needs a synthetic benchmark folder")
+    wanted = {"dev": "dev", "valid": "dev", "val": "dev"}.get(split, split)
+    categories = {}
+    for line in meta.read_text(encoding="utf-8").splitlines():
+        item = json.loads(line)
+        if item["split"] == wanted:
+            categories[item["index"]] = item["category"]
+    return categories
+
+
+def shuffled_images(prepared: PreparedSplit, seed: int) -> PreparedSplit:
+    """Each post that has an image gets another post's image (and crops); image-less posts stay image-less."""
+    with_image = [p for p in range(prepared.num_posts) if prepared.image_mask[p].any()]
+    order = with_image[:]
+    random.Random(seed).shuffle(order)
+    donors = order[1:] + order[:1]  # a cyclic shift of a random order: nobody keeps their own image
+    features, mask = prepared.image_features.clone(), prepared.image_mask.clone()
+    features[order] = prepared.image_features[donors]
+    mask[order] = prepared.image_mask[donors]
+    return replace(prepared, image_features=features, image_mask=mask)
+
+
+def removed_images(prepared: PreparedSplit) -> PreparedSplit:
+    return replace(
+        prepared,
+        image_features=torch.zeros_like(prepared.image_features),
+        image_mask=torch.zeros_like(prepared.image_mask),
+    )
+
+
+def image_use_scores(opened: RunSplit, categories: dict[int, str], seed: int = 0) -> dict:
+    """{condition: {category: scores}} with an "all" category; each prediction pass is one full split."""
+    task = opened.model.config.task
+    records = opened.prepared.records
+    variants = {
+        "true": opened.prepared,
+        "shuffled": shuffled_images(opened.prepared, seed),
+        "removed": removed_images(opened.prepared),
+    }
+    report: dict = {}
+    for condition, prepared in variants.items():
+        predictions = predict_split(opened.model, opened.collator, prepared, opened.train.eval_batch_size)
+        report[condition] = {"all": _summary(score(task, records, predictions), len(records))}
+        for category in CATEGORY_NAMES:
+            chosen = [i for i, record in enumerate(records) if categories.get(record.index) == category]
+            if chosen:
+                scores = score(task, [records[i] for i in chosen], [predictions[i] for i in chosen])
+                report[condition][category] = _summary(scores, len(chosen))
+    return report
+
+
+def _summary(scores: dict, instances: int) -> dict:
+    return {
+        "precision": scores["precision"],
+        "recall": scores["recall"],
+        "f1": scores["f1"],
+        "instances": instances,
+    }
+
+
+def image_use_markdown(report: dict, title: str) -> str:
+    lines = [
+        f"### {title}",
+        "",
+        "| instances | n | F1 true images | F1 shuffled | F1 removed | drop shuffled | drop removed |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for category in ("all", *CATEGORY_NAMES):
+        if category not in report["true"]:
+            continue
+        true, shuffled, removed = (report[c][category] for c in CONDITIONS)
+        name = CATEGORY_NAMES.get(category, "all")
+        lines.append(
+            f"| {name} | {true['instances']} | {100 * true['f1']:.2f} | {100 * shuffled['f1']:.2f} | "
+            f"{100 * removed['f1']:.2f} | {100 * (true['f1'] - shuffled['f1']):+.2f} | "
+            f"{100 * (true['f1'] - removed['f1']):+.2f} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def run_image_use(run_dir: Path, split: str = "test", seed: int = 0, progress: bool = True) -> dict:
+    opened = open_run_split(run_dir, split, progress=progress)
+    if opened.model.config.text_only:
+        raise ValueError(f"{run_dir} is a text-only run: it has no image branch to test")
+    categories = read_categories(Path(opened.train.data), split)
+    return image_use_scores(opened, categories, seed)
