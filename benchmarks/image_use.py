@@ -1,0 +1,61 @@
+"""Does the model use the image? `mmib analyze image-use` over every seed of a benchmark's MMIB runs, averaged.
+
+    python benchmarks/image_use.py synth-ner-small-mmib synth-ner-full-mmib
+
+For each result name, the seed runs under runs/bench/<name>/seed-*/ are scored on test with true, shuffled
+and removed images; writes benchmarks/results/image_use.json and prints a markdown table (mean +- std of F1
+over seeds, per generator category).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+from pathlib import Path
+
+from mmib.analysis.image_use import CATEGORY_NAMES, CONDITIONS, run_image_use
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def fmt(values: list[float]) -> str:
+    mean = 100 * statistics.mean(values)
+    return f"{mean:.2f} +- {100 * statistics.stdev(values):.2f}" if len(values) > 1 else f"{mean:.2f}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("names", nargs="+")
+    parser.add_argument("--shuffle-seed", type=int, default=0)
+    args = parser.parse_args()
+    target = ROOT / "benchmarks" / "results" / "image_use.json"
+    stored = json.loads(target.read_text()) if target.exists() else {}
+    for name in args.names:
+        runs = sorted((ROOT / "runs" / "bench" / name).glob("seed-*"))
+        if not runs:
+            raise SystemExit(f"no runs under runs/bench/{name}: run benchmarks/train_eval.py first")
+        reports = {run.name: run_image_use(run, "test", args.shuffle_seed, progress=False) for run in runs}
+        stored[name] = {"shuffle_seed": args.shuffle_seed, "seeds": reports}
+        print(f"### {name}: test F1 with true, shuffled and removed images ({len(runs)} seeds)\n")
+        print("| instances | n | true images | shuffled | removed | drop shuffled | drop removed |")
+        print("|---|---|---|---|---|---|---|")
+        for category in ("all", *CATEGORY_NAMES):
+            values = {c: [r[c][category]["f1"] for r in reports.values()] for c in CONDITIONS}
+            drops = {
+                c: [t - o for t, o in zip(values["true"], values[c], strict=True)]
+                for c in ("shuffled", "removed")
+            }
+            n = next(iter(reports.values()))["true"][category]["instances"]
+            print(
+                f"| {CATEGORY_NAMES.get(category, 'all')} | {n} | {fmt(values['true'])} | {fmt(values['shuffled'])} | "
+                f"{fmt(values['removed'])} | {fmt(drops['shuffled'])} | {fmt(drops['removed'])} |"
+            )
+        print()
+    target.write_text(json.dumps(stored, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
