@@ -131,5 +131,5 @@ def test_train_reports_bad_data_cleanly(tmp_path):
 
 def test_help_lists_every_command():
     output = runner.invoke(app, ["--help"]).output
-    for command in ("data", "train", "evaluate", "quickstart", "models"):
+    for command in ("data", "train", "evaluate", "predict", "serve", "analyze", "quickstart", "models"):
         assert command in output
