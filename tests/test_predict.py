@@ -110,7 +110,7 @@ def test_whole_image_features_equal_the_training_cache(ner_extractor, tiny_ner_r
     path = sorted((synth_ner / "synth_images").glob("*.jpg"))[0]
     cached = ImageFeatureCache(ner_extractor.image_encoder, tiny_ner_run.parent / "features")
     expected = cached.features([path], progress=False)[path]
-    features, mask, _ = ner_extractor._visual([decode_image(path)])
+    features, mask, _ = ner_extractor.visual_inputs([decode_image(path)])
     assert mask[0].tolist() == [True, False, False, False]
     assert torch.equal(features[0, 0], expected)
 
@@ -136,7 +136,7 @@ def test_a_plugged_detector_feeds_crops(tiny_ner_run, sample_image):
     extractor = Extractor.load(tiny_ner_run, detector=FakeDetector())
     result = extractor.analyze("a post about nothing", sample_image)
     assert [o.label for o in result.objects] == ["Person", "Car"] and result.image_used
-    features, mask, _ = extractor._visual([decode_image(sample_image)])
+    features, mask, _ = extractor.visual_inputs([decode_image(sample_image)])
     assert mask[0].tolist() == [True, True, True, False]
     assert not torch.equal(features[0, 1], features[0, 0])
 

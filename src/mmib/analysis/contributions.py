@@ -135,8 +135,8 @@ def run_contributions(
             extractor = Extractor.load(run_dir)
             tokens = check_text(text or "")
             picture = open_image(image)
-            features, mask, detections = extractor._visual([picture])
-            batch = extractor._batch([tokens], features, mask)
+            features, mask, detections = extractor.visual_inputs([picture])
+            batch = extractor.make_batch([tokens], features, mask)
             if not regions and picture is not None:
                 regions = [picture, *crop_regions(picture, detections[0], extractor.config.max_crops)]
             label = f"{label} ({extractor.config.variant})"

@@ -230,9 +230,9 @@ class Extractor:
             )
         return results
 
-    # ---- internals --------------------------------------------------------------------------------------
+    # ---- building blocks (also used by mmib analyze) -----------------------------------------------------------------------------
 
-    def _visual(
+    def visual_inputs(
         self, images: list[Image.Image | None]
     ) -> tuple[torch.Tensor, torch.Tensor, list[list[Detection]]]:
         """Whole image + top-m crops per post -> features (P, m+1, F), mask (P, m+1), detections per post."""
@@ -260,7 +260,7 @@ class Extractor:
             mask[row, : len(regions)] = True
         return features, mask, detections
 
-    def _batch(self, tokens: list[list[Token]], features: torch.Tensor, mask: torch.Tensor) -> Batch:
+    def make_batch(self, tokens: list[list[Token]], features: torch.Tensor, mask: torch.Tensor) -> Batch:
         return Batch(
             text=self.tokenizer([[t.text for t in post] for post in tokens]),
             word_lengths=torch.tensor([len(post) for post in tokens]),
@@ -276,8 +276,8 @@ class Extractor:
         results = []
         for start in range(0, len(checked), self.batch_size):
             chunk = checked[start : start + self.batch_size]
-            features, mask, detections = self._visual([image for _, _, image in chunk])
-            batch = self._batch([tokens for _, tokens, _ in chunk], features, mask)
+            features, mask, detections = self.visual_inputs([image for _, _, image in chunk])
+            batch = self.make_batch([tokens for _, tokens, _ in chunk], features, mask)
             fused = self.model.encode(batch).fused
             tag_ids = self.model.head.decode(fused, batch.word_mask)
             marginals = self.model.head.marginals(fused, batch.word_mask)
@@ -324,8 +324,8 @@ class Extractor:
         """Relation of each (head, tail) pair of one post: the post is encoded once, pairs pooled from C."""
         if not pairs:
             return []
-        features, mask, _ = self._visual([image])
-        batch = self._batch([tokens], features, mask)
+        features, mask, _ = self.visual_inputs([image])
+        batch = self.make_batch([tokens], features, mask)
         batch.pair_post = torch.zeros(len(pairs), dtype=torch.long)
         batch.heads = torch.tensor([self._word_span(tokens, head) for head, _ in pairs])
         batch.tails = torch.tensor([self._word_span(tokens, tail) for _, tail in pairs])
