@@ -230,7 +230,7 @@ class Extractor:
             )
         return results
 
-    # ---- building blocks (also used by mmib analyze) -----------------------------------------------------------------------------
+    # ---- building blocks (also used by mmib analyze) ----------------------------------------------------
 
     def visual_inputs(
         self, images: list[Image.Image | None]
