@@ -79,7 +79,13 @@ def error_report(run_dir: Path, split: str = "test", sample: int = 15, seed: int
 
     def image_of(image_id: str | None) -> str:
         path = store.image_path(image_id) if store is not None and image_id else None
-        return str(path) if path is not None and path.exists() else "(no image)"
+        if path is None or not path.exists():
+            return "(no image)"
+        return (
+            str(path.resolve().relative_to(Path.cwd()))
+            if path.resolve().is_relative_to(Path.cwd())
+            else str(path)
+        )
 
     lines = [f"## Errors of `{run_dir}` on {split}", ""]
     if task == "ner":
@@ -95,9 +101,9 @@ def error_report(run_dir: Path, split: str = "test", sample: int = 15, seed: int
             "|---|---|",
             *[f"| {kind} | {n} |" for kind, n in counts.most_common(top)],
             "",
-            f"### A sample of {sample} wrong posts (seed {seed})",
-            "",
         ]
+        if sample:
+            lines += [f"### A sample of {sample} wrong posts (seed {seed})", ""]
         wrong = [i for i, e in enumerate(per_post) if e]
         for i in sorted(random.Random(seed).sample(wrong, min(sample, len(wrong)))):
             post = posts[i]
@@ -116,9 +122,9 @@ def error_report(run_dir: Path, split: str = "test", sample: int = 15, seed: int
             "|---|---|---|",
             *[f"| {gold} | {pred} | {n} |" for (gold, pred), n in counts.most_common(top)],
             "",
-            f"### A sample of {sample} wrong instances (seed {seed})",
-            "",
         ]
+        if sample:
+            lines += [f"### A sample of {sample} wrong instances (seed {seed})", ""]
         wrong = [r for r in rows if r["relation"] != r["predicted"]]
         for row in random.Random(seed).sample(wrong, min(sample, len(wrong))):
             tokens = row["token"]
