@@ -81,10 +81,10 @@ def test_analyze_commands_run(tiny_ner_run, tmp_path):
     assert result.exit_code == 0 and "| image-decided |" in result.output
     out = tmp_path / "c.png"
     result = runner.invoke(
-        app, ["analyze", "contributions", str(tiny_ner_run), "--post", "3", "--out", str(out)]
+        app, ["analyze", "contributions", str(tiny_ner_run), "--post", "3", "--out", str(out), "--cue-share"]
     )
     assert result.exit_code == 0, result.output
-    assert out.read_bytes()[:4] == b"\x89PNG"
+    assert out.read_bytes()[:4] == b"\x89PNG" and "cue crop scores highest" in result.output
     out = tmp_path / "t.png"
     result = runner.invoke(app, ["analyze", "tsne", str(tiny_ner_run), "--pairs", "40", "--out", str(out)])
     assert result.exit_code == 0, result.output

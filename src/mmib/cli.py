@@ -368,9 +368,13 @@ def analyze_contributions(
         Path | None, typer.Option("--image", help="Its image (crops from the detector).")
     ] = None,
     out: Annotated[Path, typer.Option("--out")] = Path("reports/contributions.png"),
+    cue_share: Annotated[
+        bool,
+        typer.Option("--cue-share", help="Synthetic runs: how often the type's cue crop scores highest."),
+    ] = False,
 ) -> None:
     """Contribution scores (Fig. 3): row sums of A = X Z^T per token and image region, as a heat map."""
-    from mmib.analysis.contributions import plot_contributions, run_contributions
+    from mmib.analysis.contributions import cue_region_share, plot_contributions, run_contributions
 
     if (post is None) == (text is None):
         raise typer.BadParameter("give either --post N or --text (with an optional --image)")
@@ -381,6 +385,8 @@ def analyze_contributions(
             f"{row.label}: words {[round(v, 2) for v in row.text]} regions {[round(v, 2) for v in row.regions]}"
         )
     typer.echo(f"wrote {out}")
+    for run in [run_dir, *(compare or [])] if cue_share else []:
+        typer.echo(f"{run}: cue crop scores highest {json.dumps(cue_region_share(run, split))}")
 
 
 @analyze_app.command("tsne")

@@ -142,3 +142,44 @@ def run_contributions(
             label = f"{label} ({extractor.config.variant})"
             rows.append(post_contributions(extractor.model, batch, [t.text for t in tokens], label))
     return rows, regions
+
+
+def cue_region_share(run_dir: Path, split: str = "test") -> dict:
+    """A number for Fig. 3's claim on the synthetic benchmark: over image-decided posts whose crops include
+    the motif of the answer type and at least one other crop, how often the cue crop has the largest Â^V
+    among the crops (chance: the mean share of cue crops among the crops)."""
+    import json
+
+    from mmib.data.synth.lexicon import TYPE_CUES
+    from mmib.training.batching import epoch_batches
+    from mmib.training.evaluate_run import open_run_split
+
+    opened = open_run_split(run_dir, split, progress=False)
+    wanted = {"valid": "dev", "val": "dev"}.get(split, split)
+    meta = {}
+    for line in (Path(opened.train.data) / "synth_meta.jsonl").read_text(encoding="utf-8").splitlines():
+        item = json.loads(line)
+        if item["split"] == wanted and item["category"] == "image":
+            meta[item["index"]] = item
+    prepared, top, chance, counted = opened.prepared, 0, 0.0, 0
+    for posts in epoch_batches(prepared, opened.train.eval_batch_size, seed=None):
+        batch = opened.collator(prepared, posts)
+        _, image_scores = contribution_scores(opened.model, batch)
+        for row, post in enumerate(posts):
+            item = meta.get(prepared.records[prepared.post_records[post][0]].index)
+            if item is None:
+                continue
+            slots = [s for s in range(1, prepared.image_mask.size(1)) if prepared.image_mask[post, s]]
+            motifs = [m for m, _ in item["objects"]]
+            cue = [s for s in slots if s - 1 < len(motifs) and motifs[s - 1] == TYPE_CUES.get(item["answer"])]
+            if not cue or len(slots) < 2:
+                continue
+            best = max(slots, key=lambda s: float(image_scores[row, s]))
+            top += best in cue
+            chance += len(cue) / len(slots)
+            counted += 1
+    return {
+        "posts": counted,
+        "cue_crop_top": top / max(counted, 1),
+        "chance": chance / max(counted, 1),
+    }
