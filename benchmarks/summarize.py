@@ -65,8 +65,29 @@ def throughput_rows() -> list[str]:
     return lines
 
 
+def latency_rows() -> list[str]:
+    path = RESULTS / "prediction_latency.json"
+    if not path.exists():
+        return []
+    result = json.loads(path.read_text())
+    lines = [
+        f"Prediction on new posts (`benchmarks/prediction_latency.py`, run `{result['run']}`, {result['posts']} "
+        f"test posts, {result['posts_with_image']} with an image; detector alone p50 {result['detector_only_ms_p50']} ms):",
+        "",
+        "| detector | single post p50 ms | single post p95 ms | batched posts/s (batch size) |",
+        "|---|---|---|---|",
+    ]
+    for key, label in (("with_detector", "SSD-MobileNetV2"), ("without_detector", "none (whole image)")):
+        row = result[key]
+        lines.append(
+            f"| {label} | {row['single_post_ms_p50']} | {row['single_post_ms_p95']} | "
+            f"{row['batched_posts_per_second']} ({row['batch_size']}) |"
+        )
+    return lines
+
+
 def main() -> None:
-    text = "\n".join([*rows(), "", *throughput_rows()])
+    text = "\n".join([*rows(), "", *throughput_rows(), "", *latency_rows()])
     if "--write-readme" in sys.argv:
         readme = RESULTS.parents[1] / "README.md"
         content = readme.read_text()
