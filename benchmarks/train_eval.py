@@ -81,6 +81,22 @@ def prepare_data(args) -> str:
     return str(folder)
 
 
+def write_result(result: dict, previous: dict, target: Path) -> None:
+    """Summaries over the finished seeds, written after every seed so a killed matrix keeps its work."""
+    result["seeds"] = sorted(result["test"])
+    if "hyperparameters" not in result:
+        result["hyperparameters"] = previous.get("hyperparameters", {})
+    f1s = [result["test"][s]["f1"] for s in result["seeds"]]
+    result["test_mean"] = statistics.mean(f1s)
+    result["test_std"] = statistics.stdev(f1s) if len(f1s) > 1 else 0.0
+    result["peak_rss_mb"] = max(previous.get("peak_rss_mb", 0.0), round(peak_rss_mb(), 1))
+    result["hardware"] = hardware()
+    result["command"] = "python benchmarks/train_eval.py " + " ".join(sys.argv[1:])
+    result["git_commit"] = git_commit()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(json.dumps(result, indent=2) + "\n")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -178,18 +194,8 @@ def main() -> None:
             f"({time.perf_counter() - start:.0f}s)",
             flush=True,
         )
-    result["seeds"] = sorted(result["test"])
-    if "hyperparameters" not in result:
-        result["hyperparameters"] = previous.get("hyperparameters", {})
-    f1s = [result["test"][s]["f1"] for s in result["seeds"]]
-    result["test_mean"] = statistics.mean(f1s)
-    result["test_std"] = statistics.stdev(f1s) if len(f1s) > 1 else 0.0
-    result["peak_rss_mb"] = max(previous.get("peak_rss_mb", 0.0), round(peak_rss_mb(), 1))
-    result["hardware"] = hardware()
-    result["command"] = "python benchmarks/train_eval.py " + " ".join(sys.argv[1:])
-    result["git_commit"] = git_commit()
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(json.dumps(result, indent=2) + "\n")
+        write_result(result, previous, target)
+    write_result(result, previous, target)
     print(f"{args.name}: test F1 {result['test_mean']:.4f} +- {result['test_std']:.4f} -> {target}")
 
 
