@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from mmib.analysis.image_use import read_meta
 from mmib.data.records import bio_spans
 from mmib.data.synth.lexicon import TYPE_CUES
 from mmib.training.batching import epoch_batches
@@ -34,14 +35,11 @@ class PairSet:
 
 
 def read_objects(dataset_folder: Path, split: str) -> dict[int, list[str]]:
-    """Record index -> motif of each crop, in crop order (synth_meta.jsonl)."""
-    wanted = {"valid": "dev", "val": "dev"}.get(split, split)
-    objects = {}
-    for line in (dataset_folder / "synth_meta.jsonl").read_text(encoding="utf-8").splitlines():
-        item = json.loads(line)
-        if item["split"] == wanted:
-            objects[item["index"]] = [motif for motif, _ in item["objects"]]
-    return objects
+    """Record index -> motif of each crop, in crop order."""
+    return {
+        index: [motif for motif, _ in item["objects"]]
+        for index, item in read_meta(dataset_folder, split).items()
+    }
 
 
 @torch.no_grad()

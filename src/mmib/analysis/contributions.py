@@ -148,19 +148,13 @@ def cue_region_share(run_dir: Path, split: str = "test") -> dict:
     """A number for Fig. 3's claim on the synthetic benchmark: over image-decided posts whose crops include
     the motif of the answer type and at least one other crop, how often the cue crop has the largest Â^V
     among the crops (chance: the mean share of cue crops among the crops)."""
-    import json
-
+    from mmib.analysis.image_use import read_meta
     from mmib.data.synth.lexicon import TYPE_CUES
     from mmib.training.batching import epoch_batches
     from mmib.training.evaluate_run import open_run_split
 
     opened = open_run_split(run_dir, split, progress=False)
-    wanted = {"valid": "dev", "val": "dev"}.get(split, split)
-    meta = {}
-    for line in (Path(opened.train.data) / "synth_meta.jsonl").read_text(encoding="utf-8").splitlines():
-        item = json.loads(line)
-        if item["split"] == wanted and item["category"] == "image":
-            meta[item["index"]] = item
+    meta = {i: m for i, m in read_meta(Path(opened.train.data), split).items() if m["category"] == "image"}
     prepared, top, chance, counted = opened.prepared, 0, 0.0, 0
     for posts in epoch_batches(prepared, opened.train.eval_batch_size, seed=None):
         batch = opened.collator(prepared, posts)

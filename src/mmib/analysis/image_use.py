@@ -22,18 +22,19 @@ CONDITIONS = ("true", "shuffled", "removed")
 CATEGORY_NAMES = {"text": "text-decided", "image": "image-decided", "noise": "noisy image"}
 
 
-def read_categories(dataset_folder: Path, split: str) -> dict[int, str]:
-    """Record index -> generator category, from synth_meta.jsonl (written by ``mmib data synth``)."""
-    meta = dataset_folder / "synth_meta.jsonl"
+def read_meta(dataset_folder: Path, split: str) -> dict[int, dict]:
+    """Record index -> the generator's metadata (category, answer, crop motifs) from synth_meta.jsonl."""
+    meta = Path(dataset_folder) / "synth_meta.jsonl"
     if not meta.exists():
-        raise FileNotFoundError(f"{meta} not found: the image-use test needs a synthetic benchmark folder")
-    wanted = {"dev": "dev", "valid": "dev", "val": "dev"}.get(split, split)
-    categories = {}
-    for line in meta.read_text(encoding="utf-8").splitlines():
-        item = json.loads(line)
-        if item["split"] == wanted:
-            categories[item["index"]] = item["category"]
-    return categories
+        raise FileNotFoundError(f"{meta} not found: this analysis needs a synthetic benchmark folder")
+    wanted = {"valid": "dev", "val": "dev"}.get(split, split)
+    items = (json.loads(line) for line in meta.read_text(encoding="utf-8").splitlines())
+    return {item["index"]: item for item in items if item["split"] == wanted}
+
+
+def read_categories(dataset_folder: Path, split: str) -> dict[int, str]:
+    """Record index -> generator category (text, image, noise)."""
+    return {index: item["category"] for index, item in read_meta(dataset_folder, split).items()}
 
 
 def shuffled_images(prepared: PreparedSplit, seed: int) -> PreparedSplit:
