@@ -201,6 +201,27 @@ def test_relations_for_given_and_found_pairs(tiny_re_run, tiny_ner_run):
         extractor.ner.relations(text, None, "Fezai", "river")
 
 
+def test_analyze_sees_each_image_once_for_entities_and_relations(tiny_re_run, tiny_ner_run, sample_image):
+    class CountingDetector(FakeDetector):
+        calls = 0
+
+        def detect(self, image):
+            CountingDetector.calls += 1
+            return super().detect(image)
+
+    detector = CountingDetector()
+    extractor = Extractor.load(tiny_re_run, detector=detector, ner=tiny_ner_run)
+    text = "Fezai met Tifeele Restor at the river"
+    result = extractor.analyze(text, sample_image)
+    assert len(result.entities) >= 2  # so that pairs were scored and the relation pass needed the image
+    assert CountingDetector.calls == 1
+    # the shared features give the relations a separate pass over the same image gives
+    alone = extractor.relations(text, sample_image)
+    assert [(r.head.start, r.tail.start, r.relation, r.confidence) for r in result.relations] == [
+        (r.head.start, r.tail.start, r.relation, r.confidence) for r in alone
+    ]
+
+
 # ---- batch prediction files ---------------------------------------------------------------------------
 
 

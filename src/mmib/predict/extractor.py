@@ -218,17 +218,33 @@ class Extractor:
             raise InputError(
                 "this run is an MRE model: attach an NER run (Extractor.load(..., ner=RUN)) or call relations()"
             )
-        results = self.ner._tag_posts(checked)
-        for result, (text, tokens, image) in zip(results, checked, strict=True):
+        # Detection and CNN features are the slow part of a post: when both runs see the image alike, compute
+        # them once and hand them to both passes.
+        shared = self.visual_inputs([image for *_, image in checked]) if self._sees_like(self.ner) else None
+        results = self.ner._tag_posts(checked, shared)
+        for row, (result, (text, tokens, image)) in enumerate(zip(results, checked, strict=True)):
+            visual = None if shared is None else (shared[0][row : row + 1], shared[1][row : row + 1])
+            pairs = list(permutations(result.entities, 2))
             result.relations = sorted(
                 (
                     r
-                    for r in self._classify_pairs(text, tokens, image, list(permutations(result.entities, 2)))
+                    for r in self._classify_pairs(text, tokens, image, pairs, visual)
                     if r.relation != NONE_RELATION
                 ),
                 key=lambda r: -r.confidence,
             )
         return results
+
+    def _sees_like(self, other: Extractor) -> bool:
+        """Whether ``other`` turns an image into the same features (same CNN, crops and detector)."""
+        mine, theirs = self.config, other.config
+        return (
+            self.image_encoder is not None
+            and other.image_encoder is not None
+            and mine.image_encoder == theirs.image_encoder
+            and mine.max_crops == theirs.max_crops
+            and self.detector is other.detector
+        )
 
     # ---- building blocks (also used by mmib analyze) ----------------------------------------------------
 
@@ -270,13 +286,22 @@ class Extractor:
         )
 
     @torch.no_grad()
-    def _tag_posts(self, checked: list[tuple[str, list[Token], Image.Image | None]]) -> list[PostPrediction]:
+    def _tag_posts(
+        self,
+        checked: list[tuple[str, list[Token], Image.Image | None]],
+        visual: tuple[torch.Tensor, torch.Tensor, list[list[Detection]]] | None = None,
+    ) -> list[PostPrediction]:
+        """Entities of checked posts; ``visual``: their :meth:`visual_inputs`, when already computed."""
         if self.config.task != "ner":
             raise InputError("this run is an MRE model; it does not tag entities")
         results = []
         for start in range(0, len(checked), self.batch_size):
             chunk = checked[start : start + self.batch_size]
-            features, mask, detections = self.visual_inputs([image for _, _, image in chunk])
+            if visual is None:
+                features, mask, detections = self.visual_inputs([image for _, _, image in chunk])
+            else:
+                end = start + len(chunk)
+                features, mask, detections = visual[0][start:end], visual[1][start:end], visual[2][start:end]
             batch = self.make_batch([tokens for _, tokens, _ in chunk], features, mask)
             fused = self.model.encode(batch).fused
             tag_ids = self.model.head.decode(fused, batch.word_mask)
@@ -319,12 +344,18 @@ class Extractor:
 
     @torch.no_grad()
     def _classify_pairs(
-        self, text: str, tokens: list[Token], image: Image.Image | None, pairs: list[tuple[Entity, Entity]]
+        self,
+        text: str,
+        tokens: list[Token],
+        image: Image.Image | None,
+        pairs: list[tuple[Entity, Entity]],
+        visual: tuple[torch.Tensor, torch.Tensor] | None = None,
     ) -> list[Relation]:
-        """Relation of each (head, tail) pair of one post: the post is encoded once, pairs pooled from C."""
+        """Relation of each (head, tail) pair of one post: the post is encoded once, pairs pooled from C.
+        ``visual``: the post's features (1, m+1, F) and mask (1, m+1), when already computed."""
         if not pairs:
             return []
-        features, mask, _ = self.visual_inputs([image])
+        features, mask = visual if visual is not None else self.visual_inputs([image])[:2]
         batch = self.make_batch([tokens], features, mask)
         batch.pair_post = torch.zeros(len(pairs), dtype=torch.long)
         batch.heads = torch.tensor([self._word_span(tokens, head) for head, _ in pairs])
