@@ -6,7 +6,10 @@ import json
 
 import pytest
 
+from mmib.data import load_dataset
+from mmib.encoders.image import ImageFeatureCache, build_image_encoder
 from mmib.training import TrainConfig, Trainer
+from mmib.training.batching import prepare_split
 from mmib.training.checkpoint import load_run
 from mmib.training.evaluate_run import evaluate_run
 
@@ -92,6 +95,16 @@ def test_image_features_are_computed_once(tiny_encoder, synth_ner, tmp_path):
     second.fit()
     assert second.image_counts.computed == 0
     assert second.image_counts.from_cache == first.image_counts.computed
+
+
+def test_a_dataset_without_image_folder_is_said(synth_ner, tmp_path):
+    dataset = load_dataset(synth_ner)
+    dataset.image_root = None  # as for the text-only benchmark releases
+    cache = ImageFeatureCache(build_image_encoder("random-cnn"), tmp_path)
+    prepared = prepare_split(dataset, "dev", cache, cache.encoder.feature_dim, 3, progress=False)
+    assert cache.counts.without_image_folder == prepared.num_posts > 0
+    assert not prepared.image_mask.any()
+    assert f"{prepared.num_posts} posts image-absent" in str(cache.counts)
 
 
 def test_shipped_configs_parse_and_unknown_keys_fail(tmp_path):

@@ -119,13 +119,17 @@ class CacheCounts:
     from_cache: int = 0
     missing: int = 0
     unreadable: int = 0
+    without_image_folder: int = 0  # posts of a dataset with no image folder at all
     problems: list[str] = field(default_factory=list)
 
     def __str__(self) -> str:
-        return (
+        line = (
             f"image features: {self.computed} computed, {self.from_cache} from cache, "
             f"{self.missing} missing, {self.unreadable} unreadable"
         )
+        if self.without_image_folder:
+            line += f"; {self.without_image_folder} posts image-absent (the dataset has no image folder)"
+        return line
 
 
 def file_digest(path: Path) -> str:

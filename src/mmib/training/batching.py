@@ -71,6 +71,8 @@ def prepare_split(
                 if vector is not None:
                     features[post, slot] = vector
                     mask[post, slot] = True
+    elif cache is not None:
+        cache.counts.without_image_folder += len(post_records)  # said in the run's image-features line
     return PreparedSplit(split, records, post_of_record, post_records, features, mask)
 
 
