@@ -87,8 +87,29 @@ def latency_rows() -> list[str]:
     return lines
 
 
+def reproducibility_rows() -> list[str]:
+    """The latest check of each result file (benchmarks/reproduce.py appends one per rerun)."""
+    path = RESULTS / "reproducibility.json"
+    if not path.exists():
+        return []
+    latest = {check["result"]: check for check in json.loads(path.read_text())}
+    lines = [
+        "Reruns of a recorded command (`python benchmarks/reproduce.py RESULT --seed N`, same machine type):",
+        "",
+        "| result | seed | dev F1 recorded | dev F1 rerun | test F1 recorded | test F1 rerun | within 0.1 |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name, check in sorted(latest.items()):
+        lines.append(
+            f"| {name} | {check['seed']} | {check['dev_f1_recorded']} | {check['dev_f1_rerun']} | "
+            f"{check['test_f1_recorded']} | {check['test_f1_rerun']} | {'yes' if check['within_tolerance'] else 'NO'} |"
+        )
+    return lines
+
+
 def main() -> None:
-    text = "\n".join([*rows(), "", *throughput_rows(), "", *latency_rows()])
+    parts = [rows(), throughput_rows(), latency_rows(), reproducibility_rows()]
+    text = "\n\n".join("\n".join(part) for part in parts if part)
     if "--write-readme" in sys.argv:
         readme = RESULTS.parents[1] / "README.md"
         content = readme.read_text()
