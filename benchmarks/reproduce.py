@@ -71,7 +71,8 @@ def main() -> None:
         "test_f1_rerun": round(100 * rerun["test"][str(args.seed)]["f1"], 4),
         "within_tolerance": abs(before - after) <= args.tolerance,
         "tolerance_f1_points": args.tolerance,
-        "recorded_commit": original["seed_commit"].get(str(args.seed)),
+        # files written before train_eval.py recorded a commit per seed have only the file's commit
+        "recorded_commit": original.get("seed_commit", {}).get(str(args.seed), original["git_commit"]),
         "rerun_commit": git_commit(),
         "rerun_seconds": round(time.perf_counter() - start, 1),
         "hardware": hardware(),
