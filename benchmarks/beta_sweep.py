@@ -74,7 +74,23 @@ def collect(size: str) -> dict:
     return table
 
 
-def plot(table: dict, size: str, path: Path) -> None:
+def references(size: str) -> dict:
+    """The default MMIB (beta1 = beta2 = 0.1) and text-only rows of the ablation, when they exist: their seed
+    spread shows how much of a single-seed point's movement is noise."""
+    found = {}
+    for variant in ("mmib", "text-only"):
+        path = RESULTS / f"synth-ner-{size}-{variant}.json"
+        if path.exists():
+            result = json.loads(path.read_text())
+            found[variant] = {
+                "seeds": len(result["seeds"]),
+                "test_f1": 100 * result["test_mean"],
+                "test_std": 100 * result["test_std"],
+            }
+    return found
+
+
+def plot(table: dict, size: str, path: Path, reference: dict) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -90,10 +106,21 @@ def plot(table: dict, size: str, path: Path) -> None:
             positions, [p["test_f1"] for p in points], yerr=[p["test_std"] for p in points],
             marker="o", color=colour, label=series, capsize=3,
         )  # fmt: skip
+    if "mmib" in reference:  # the default's mean +- std over seeds: the noise band of a 1-seed point
+        mmib = reference["mmib"]
+        axis.axhspan(
+            mmib["test_f1"] - mmib["test_std"], mmib["test_f1"] + mmib["test_std"], color="grey", alpha=0.2,
+            label=f"MMIB default (0.1, 0.1), {mmib['seeds']} seeds: mean +- std",
+        )  # fmt: skip
+    if "text-only" in reference:
+        axis.axhline(
+            reference["text-only"]["test_f1"], color="black", linestyle="--", linewidth=1,
+            label="text-only (no image branch)",
+        )  # fmt: skip
     axis.set_xticks(range(len(GRID)), [f"{b:g}" for b in GRID])
     axis.set_xlabel("swept beta value (evenly spaced grid points)")
     axis.set_ylabel("test F1 (%)")
-    axis.set_title(f"MMIB on the synthetic NER benchmark ({size}): F1 against beta1, beta2")
+    axis.set_title(f"MMIB on the synthetic NER benchmark ({size}): F1 against beta1, beta2", fontsize=10)
     axis.grid(alpha=0.3)
     axis.legend(fontsize=8)
     fig.tight_layout()
@@ -113,8 +140,10 @@ def main() -> None:
     if not args.plot_only:
         train_points(args.size, args.seeds)
     table = collect(args.size)
-    (RESULTS / f"beta_sweep_{args.size}.json").write_text(json.dumps(table, indent=2) + "\n")
-    plot(table, args.size, ROOT / "reports" / f"beta_sweep_{args.size}.png")
+    reference = references(args.size)
+    summary = {"series": table, "reference": reference}
+    (RESULTS / f"beta_sweep_{args.size}.json").write_text(json.dumps(summary, indent=2) + "\n")
+    plot(table, args.size, ROOT / "reports" / f"beta_sweep_{args.size}.png", reference)
     for series, points in table.items():
         print(series, [(p["swept"], round(p["test_f1"], 2)) for p in points])
 
