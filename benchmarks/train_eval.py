@@ -151,6 +151,10 @@ def main() -> None:
         "seed_hardware",
     ):
         result[key] = {int(seed): value for seed, value in previous.get(key, {}).items()}
+    if previous and set(args.seeds) <= done:
+        # Nothing to train: leave the file as it is, so that its command and commit stay those of the runs.
+        print(f"{args.name}: seeds {args.seeds} already in {target.name}, nothing to train", flush=True)
+        return
     for seed in args.seeds:
         if seed in done:
             print(f"{args.name} seed {seed}: already in {target.name}, kept", flush=True)
