@@ -39,7 +39,8 @@ def main() -> None:
             raise SystemExit(f"no runs under runs/bench/{name}: run benchmarks/train_eval.py first")
         reports = {run.name: run_image_use(run, "test", args.shuffle_seed, progress=False) for run in runs}
         stored[name] = {"shuffle_seed": args.shuffle_seed, "seeds": reports}
-        print(f"### {name}: test F1 with true, shuffled and removed images ({len(runs)} seeds)\n")
+        seeds = f"{len(runs)} seed" + ("s" if len(runs) > 1 else "")
+        print(f"### {name}: test F1 with true, shuffled and removed images ({seeds})\n")
         print("| instances | n | true images | shuffled | removed | drop shuffled | drop removed |")
         print("|---|---|---|---|---|---|---|")
         for category in ("all", *CATEGORY_NAMES):
