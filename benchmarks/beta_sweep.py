@@ -144,8 +144,21 @@ def main() -> None:
     summary = {"series": table, "reference": reference}
     (RESULTS / f"beta_sweep_{args.size}.json").write_text(json.dumps(summary, indent=2) + "\n")
     plot(table, args.size, ROOT / "reports" / f"beta_sweep_{args.size}.png", reference)
+    print(markdown(table))
+
+
+def markdown(table: dict) -> str:
+    """Test F1 (dev F1 in brackets) per series and swept value, one row per series."""
+    lines = ["| series | " + " | ".join(f"{b:g}" for b in GRID) + " | mean |", "|---" * (len(GRID) + 2) + "|"]
     for series, points in table.items():
-        print(series, [(p["swept"], round(p["test_f1"], 2)) for p in points])
+        by_value = {p["swept"]: p for p in points}
+        cells = [
+            f"{by_value[b]['test_f1']:.2f} ({by_value[b]['dev_f1']:.2f})" if b in by_value else ""
+            for b in GRID
+        ]
+        mean = f"{statistics.mean(p['test_f1'] for p in points):.2f}" if points else ""
+        lines.append(f"| {series} | " + " | ".join(cells) + f" | {mean} |")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":
