@@ -140,6 +140,10 @@ def main() -> None:
         "seed_hardware": {},
     }
     done = {int(seed) for seed in previous.get("test", {})}
+    if previous and set(args.seeds) <= done:
+        # Nothing to train: leave the file as it is, so that its command and commit stay those of the runs.
+        print(f"{args.name}: seeds {args.seeds} already in {target.name}, nothing to train", flush=True)
+        return
     for key in (
         "dev",
         "test",
@@ -151,10 +155,6 @@ def main() -> None:
         "seed_hardware",
     ):
         result[key] = {int(seed): value for seed, value in previous.get(key, {}).items()}
-    if previous and set(args.seeds) <= done:
-        # Nothing to train: leave the file as it is, so that its command and commit stay those of the runs.
-        print(f"{args.name}: seeds {args.seeds} already in {target.name}, nothing to train", flush=True)
-        return
     for seed in args.seeds:
         if seed in done:
             print(f"{args.name} seed {seed}: already in {target.name}, kept", flush=True)
