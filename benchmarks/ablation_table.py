@@ -5,7 +5,8 @@
 Rows: full MMIB, w/o L_rr, w/o L_ar, w/o both, text-only; columns: test P, R, F1 (mean +- std over seeds),
 delta F1 against full MMIB, and whether that delta exceeds the seed noise. The rule: |delta| greater than
 twice its standard error, 2 * sqrt(s_full^2 / n_full + s_row^2 / n_row) (about a 95 % two-sided band for
-the mean difference); with a single seed on either side the noise is unknown and the row says so.
+the mean difference). A row with a single seed borrows MMIB's seed spread for itself (so "likely" or
+"likely not"); with a single MMIB seed the noise is unknown and the row says so.
 """
 
 from __future__ import annotations
@@ -73,6 +74,9 @@ def table(title: str, pattern: str) -> list[str]:
             if len(f1) > 1 and len(full_f1) > 1:
                 band = 2 * math.sqrt(spread(full_f1) ** 2 / len(full_f1) + spread(f1) ** 2 / len(f1))
                 verdict = f"{'yes' if abs(delta) > band else 'no'} (band {band:.2f})"
+            elif len(full_f1) > 1:  # one seed of the row: borrow MMIB's spread for it
+                band = 2 * spread(full_f1) * math.sqrt(1 / len(full_f1) + 1)
+                verdict = f"{'likely' if abs(delta) > band else 'likely not'} (1 seed; band {band:.2f})"
             else:
                 verdict = "unknown (1 seed)"
             cells += [f"{delta:+.2f}", verdict]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 from typer.testing import CliRunner
 
@@ -27,11 +28,13 @@ def test_shuffle_gives_every_imaged_post_another_image(tiny_ner_run):
     assert not removed_images(prepared).image_mask.any()
 
 
-def test_image_use_true_condition_equals_evaluation(tiny_ner_run, synth_ner):
-    opened = open_run_split(tiny_ner_run, "test", progress=False)
-    report = image_use_scores(opened, read_categories(synth_ner, "test"))
+@pytest.mark.parametrize("task", ["ner", "re"])
+def test_image_use_true_condition_equals_evaluation(task, request):
+    run, data = request.getfixturevalue(f"tiny_{task}_run"), request.getfixturevalue(f"synth_{task}")
+    opened = open_run_split(run, "test", progress=False)
+    report = image_use_scores(opened, read_categories(data, "test"))
     assert set(report) == {"true", "shuffled", "removed"}
-    assert report["true"]["all"]["f1"] == evaluate_run(tiny_ner_run, "test", progress=False)["scores"]["f1"]
+    assert report["true"]["all"]["f1"] == evaluate_run(run, "test", progress=False)["scores"]["f1"]
     assert {"text", "image", "noise"} <= set(report["true"])
     assert (
         sum(report["true"][c]["instances"] for c in ("text", "image", "noise"))
