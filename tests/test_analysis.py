@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -11,6 +13,7 @@ from mmib.analysis.alignment_tsne import colocation
 from mmib.analysis.contributions import contribution_scores
 from mmib.analysis.errors import span_errors
 from mmib.analysis.image_use import image_use_scores, read_categories, removed_images, shuffled_images
+from mmib.analysis.training_curves import read_curve
 from mmib.cli import app
 from mmib.training.evaluate_run import evaluate_run, open_run_split
 
@@ -92,3 +95,31 @@ def test_analyze_commands_run(tiny_ner_run, tmp_path):
     result = runner.invoke(app, ["analyze", "tsne", str(tiny_ner_run), "--pairs", "40", "--out", str(out)])
     assert result.exit_code == 0, result.output
     assert out.read_bytes()[:4] == b"\x89PNG" and out.with_suffix(".json").exists()
+
+
+def test_curves_read_every_epoch_and_plot(tiny_ner_run, tmp_path):
+    # A second, hand-written run beside the tiny one: two epochs, the second without an L_ar part.
+    other = tmp_path / "variant-b" / "seed-2"
+    other.mkdir(parents=True)
+    lines = [
+        {"epoch": 1, "train": {"loss": 2.0, "task": 1.5, "refinement": 0.5}, "dev": {"f1": 0.25}},
+        {"epoch": 2, "train": {"loss": 1.0, "task": 0.75, "refinement": 0.25}, "dev": {"f1": 0.75}},
+    ]
+    (other / "metrics.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
+    out = tmp_path / "curves.png"
+    result = CliRunner().invoke(app, ["analyze", "curves", str(tiny_ner_run), str(other), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert out.read_bytes()[:4] == b"\x89PNG"
+    tiny_f1 = json.loads((tiny_ner_run / "metrics.jsonl").read_text().splitlines()[0])["dev"]["f1"]
+    assert f"| {tiny_ner_run.parent.name}/run | {100 * tiny_f1:.2f} |  |" in result.output
+    assert "| variant-b/seed-2 | 25.00 | 75.00 |" in result.output
+    curve = read_curve(other)
+    assert curve.losses == {"task": [1.5, 0.75], "refinement": [0.5, 0.25]}  # no all-NaN alignment part
+
+
+def test_curves_name_file_and_line_of_a_bad_record(tmp_path):
+    (tmp_path / "metrics.jsonl").write_text('{"epoch": 1, "train": {}, "dev": {"f1": 0.5}}\n{"epoch": 2}\n')
+    with pytest.raises(ValueError, match=r"metrics\.jsonl:2: not an epoch record"):
+        read_curve(tmp_path)
+    with pytest.raises(FileNotFoundError, match=r"no metrics\.jsonl"):
+        read_curve(tmp_path / "missing")

@@ -428,6 +428,20 @@ def analyze_errors(
         typer.echo(f"wrote {out}")
 
 
+@analyze_app.command("curves")
+def analyze_curves(
+    run_dirs: Annotated[list[Path], typer.Argument(help="Run folders (e.g. runs/bench/NAME/seed-*).")],
+    out: Annotated[Path, typer.Option("--out")] = Path("reports/curves.png"),
+) -> None:
+    """Dev F1 and training-loss parts per epoch, from each run's metrics.jsonl: a PNG and a markdown table."""
+    from mmib.analysis.training_curves import curves_markdown, plot_curves, read_curve
+
+    curves = [read_curve(run_dir) for run_dir in run_dirs]
+    plot_curves(curves, out)
+    typer.echo(curves_markdown(curves))
+    typer.echo(f"wrote {out}")
+
+
 @app.command("quickstart")
 def quickstart(
     out: Annotated[Path, typer.Option("--out", help="Working folder.")] = Path("runs/quickstart"),

@@ -1,0 +1,108 @@
+"""Training curves of one or more runs, from the ``metrics.jsonl`` each run writes (one line per epoch).
+
+Why this exists beside the ablation table: the table compares best-dev checkpoints, which hides *how fast*
+a variant learns. On synthetic MRE, full MMIB reached dev F1 82.6 and 66.8 after epoch 1 in two of three
+seeds while every regulariser-free variant was above 98; only the per-epoch curve shows that the
+regularisers (eq. 20-21, 24-26) slow learning rather than lower the ceiling.
+
+Runs are grouped by their parent folder (one colour per variant, e.g. ``runs/bench/synth-re-full-mmib``),
+with one line per seed folder.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+LOSS_PARTS = ("task", "refinement", "alignment")  # eq. 27: L = L_task + L_rr + L_ar
+
+
+@dataclass
+class Curve:
+    group: str  # the variant: the run folder's parent name
+    label: str  # the run folder's own name (e.g. seed-2)
+    epochs: list[int]
+    dev_f1: list[float]  # (epochs,) in [0, 1]
+    losses: dict[
+        str, list[float]
+    ]  # part -> (epochs,) mean training loss; parts the run does not log are absent
+
+
+def read_curve(run_dir: Path) -> Curve:
+    """One run's per-epoch dev F1 and training losses. Raises ``ValueError`` naming file and line on bad input."""
+    path = run_dir / "metrics.jsonl"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no metrics.jsonl (is {run_dir} a folder written by mmib train?)")
+    epochs, dev_f1, losses = [], [], {part: [] for part in LOSS_PARTS}
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+            epochs.append(int(record["epoch"]))
+            dev_f1.append(float(record["dev"]["f1"]))
+            for part in LOSS_PARTS:
+                losses[part].append(float(record["train"].get(part, float("nan"))))
+        except (json.JSONDecodeError, KeyError, TypeError, ValueError) as error:
+            raise ValueError(f"{path}:{number}: not an epoch record ({error!r})") from error
+    if not epochs:
+        raise ValueError(f"{path}: no epoch finished yet")
+    kept = {part: values for part, values in losses.items() if any(v == v for v in values)}  # drop all-NaN
+    return Curve(run_dir.resolve().parent.name, run_dir.name, epochs, dev_f1, kept)
+
+
+def curves_markdown(curves: list[Curve]) -> str:
+    """Dev F1 (x100) per epoch, one row per run."""
+    width = max(len(c.epochs) for c in curves)
+    header = "| run | " + " | ".join(f"epoch {e + 1}" for e in range(width)) + " |"
+    lines = [header, "|---|" + "---|" * width]
+    for curve in curves:
+        cells = [f"{100 * f:.2f}" for f in curve.dev_f1] + [""] * (width - len(curve.dev_f1))
+        lines.append(f"| {curve.group}/{curve.label} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def plot_curves(curves: list[Curve], path: Path) -> None:
+    """Left: dev F1 per epoch; right: each training-loss part per epoch (log scale). Colour = variant."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    groups = list(dict.fromkeys(c.group for c in curves))
+    colours = {group: plt.get_cmap("tab10")(i % 10) for i, group in enumerate(groups)}
+    styles = ["-", "--", ":", "-."]
+    fig, (f1_axis, loss_axis) = plt.subplots(1, 2, figsize=(12, 4.5))
+    seen: dict[str, int] = {}
+    for curve in curves:
+        style = styles[seen.setdefault(curve.group, 0) % len(styles)]
+        seen[curve.group] += 1
+        f1_axis.plot(
+            curve.epochs,
+            [100 * f for f in curve.dev_f1],
+            style,
+            marker="o",
+            color=colours[curve.group],
+            label=f"{curve.group}/{curve.label}",
+        )
+        for marker, part in zip("sv^", LOSS_PARTS, strict=True):
+            if part in curve.losses:
+                loss_axis.plot(
+                    curve.epochs, curve.losses[part], style, marker=marker, color=colours[curve.group]
+                )
+    f1_axis.set(xlabel="epoch", ylabel="dev F1", title="dev F1 per epoch")
+    f1_axis.legend(fontsize=7)
+    loss_axis.set(
+        xlabel="epoch",
+        ylabel="mean training loss",
+        yscale="log",
+        title="training loss parts: task (square), L_rr (down), L_ar (up)",
+    )
+    for axis in (f1_axis, loss_axis):
+        axis.xaxis.get_major_locator().set_params(integer=True)
+        axis.grid(alpha=0.3)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=130)
+    plt.close(fig)
