@@ -1,9 +1,8 @@
 """Training curves of one or more runs, from the ``metrics.jsonl`` each run writes (one line per epoch).
 
 Why this exists beside the ablation table: the table compares best-dev checkpoints, which hides *how fast*
-a variant learns. On synthetic MRE, full MMIB reached dev F1 82.6 and 66.8 after epoch 1 in two of three
-seeds while every regulariser-free variant was above 98; only the per-epoch curve shows that the
-regularisers (eq. 20-21, 24-26) slow learning rather than lower the ceiling.
+a variant learns and whether a regulariser's loss part (eq. 20-21 for L_rr, eq. 24-26 for L_ar) moves at
+all during training; the per-epoch curves show both.
 
 Runs are grouped by their parent folder (one colour per variant, e.g. ``runs/bench/synth-re-full-mmib``),
 with one line per seed folder.
