@@ -23,9 +23,8 @@ class Curve:
     label: str  # the run folder's own name (e.g. seed-2)
     epochs: list[int]
     dev_f1: list[float]  # (epochs,) in [0, 1]
-    losses: dict[
-        str, list[float]
-    ]  # part -> (epochs,) mean training loss; parts the run does not log are absent
+    # part -> (epochs,) mean training loss; parts the run does not log are absent
+    losses: dict[str, list[float]]
 
 
 def read_curve(run_dir: Path) -> Curve:
@@ -52,12 +51,12 @@ def read_curve(run_dir: Path) -> Curve:
 
 
 def curves_markdown(curves: list[Curve]) -> str:
-    """Dev F1 (x100) per epoch, one row per run."""
-    width = max(len(c.epochs) for c in curves)
-    header = "| run | " + " | ".join(f"epoch {e + 1}" for e in range(width)) + " |"
-    lines = [header, "|---|" + "---|" * width]
+    """Dev F1 (x100) per epoch, one row per run; an epoch a run did not reach is left empty."""
+    epochs = sorted({epoch for curve in curves for epoch in curve.epochs})
+    lines = ["| run | " + " | ".join(f"epoch {e}" for e in epochs) + " |", "|---|" + "---|" * len(epochs)]
     for curve in curves:
-        cells = [f"{100 * f:.2f}" for f in curve.dev_f1] + [""] * (width - len(curve.dev_f1))
+        by_epoch = dict(zip(curve.epochs, curve.dev_f1, strict=True))
+        cells = [f"{100 * by_epoch[e]:.2f}" if e in by_epoch else "" for e in epochs]
         lines.append(f"| {curve.group}/{curve.label} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
