@@ -37,6 +37,7 @@ VARIANTS = {
     "no-rr": {"use_refinement": False},
     "no-ar": {"use_alignment": False},
     "no-rr-no-ar": {"use_refinement": False, "use_alignment": False},
+    "text-caption-pair": {"text_only": True, "caption_pair": True},
 }
 
 
@@ -81,14 +82,33 @@ def prepare_data(args) -> str:
     return str(folder)
 
 
+def finished_run(settings: TrainConfig) -> dict | None:
+    """The summary of a finished run with exactly these settings (a dev-selected grid point), else None:
+    such a run is scored on test as it is, not trained again."""
+    folder = Path(settings.output_dir)
+    try:
+        summary = json.loads((folder / "summary.json").read_text())
+        recorded = json.loads((folder / "train_config.json").read_text())
+    except FileNotFoundError:
+        return None
+    if summary.get("finished") and recorded == settings.to_dict():
+        print(f"{folder}: finished run with the same settings, scored as it is", flush=True)
+        return summary
+    return None
+
+
 def write_result(result: dict, previous: dict, target: Path) -> None:
     """Summaries over the finished seeds, written after every seed so a killed matrix keeps its work."""
     result["seeds"] = sorted(result["test"])
     if "hyperparameters" not in result:
         result["hyperparameters"] = previous.get("hyperparameters", {})
-    f1s = [result["test"][s]["f1"] for s in result["seeds"]]
-    result["test_mean"] = statistics.mean(f1s)
-    result["test_std"] = statistics.stdev(f1s) if len(f1s) > 1 else 0.0
+    if all(result["test"][s] is not None for s in result["seeds"]):
+        f1s = [result["test"][s]["f1"] for s in result["seeds"]]
+        result["test_mean"] = statistics.mean(f1s)
+        result["test_std"] = statistics.stdev(f1s) if len(f1s) > 1 else 0.0
+    else:  # a grid point: dev only
+        dev = [result["dev"][s]["f1"] for s in result["seeds"]]
+        result["dev_mean"] = statistics.mean(dev)
     result["peak_rss_mb"] = max(previous.get("peak_rss_mb", 0.0), round(peak_rss_mb(), 1))
     result["hardware"] = hardware()
     result["command"] = "python benchmarks/train_eval.py " + " ".join(sys.argv[1:])
@@ -115,11 +135,32 @@ def main() -> None:
     parser.add_argument("--image-encoder", default="efficientnet-lite0")
     parser.add_argument("--beta1", type=float, default=0.1)
     parser.add_argument("--beta2", type=float, default=0.1)
+    parser.add_argument("--lr", type=float, default=3e-5, help="learning rate of the pretrained text encoder")
+    parser.add_argument("--head-lr", type=float, default=1e-3, help="learning rate of the new layers")
+    parser.add_argument("--final-lr-ratio", type=float, default=0.0, help="the decay ends at this x the peak")
+    parser.add_argument(
+        "--captions",
+        help="caption file: MMIB variants read it as their image side, text-caption-pair as text",
+    )
+    parser.add_argument("--logvar-head", choices=["apenc", "linear"], default="apenc")
+    parser.add_argument("--initial-logvar", type=float, default=-4.0)
+    parser.add_argument(
+        "--kl-warmup", type=float, default=0.0, help="share of the steps over which beta ramps up"
+    )
+    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--run-root", help="folder of the seed runs (default runs/bench/NAME)")
+    parser.add_argument(
+        "--dev-only",
+        action="store_true",
+        help="a grid point: train and record dev, never score test (benchmarks/lr_grid.py)",
+    )
     args = parser.parse_args()
+    if args.variant == "text-caption-pair" and not args.captions:
+        parser.error("--variant text-caption-pair needs --captions FILE")
 
     data = prepare_data(args)
     dataset = load_dataset(data)
-    runs_dir = ROOT / "runs" / "bench" / args.name
+    runs_dir = Path(args.run_root) if args.run_root else ROOT / "runs" / "bench" / args.name
     target = ROOT / "benchmarks" / "results" / f"{args.name}.json"
     previous = json.loads(target.read_text()) if target.exists() else {}
     result: dict = {
@@ -127,12 +168,18 @@ def main() -> None:
         "dataset": f"synthetic {args.synth} (mmib data synth, seed {args.data_seed})" if args.synth else data,
         "split_sizes": {split: len(records) for split, records in dataset.splits.items()},
         "text_encoder": args.text_encoder,
-        "image_encoder": None if args.variant == "text-only" else args.image_encoder,
+        "image_encoder": None if args.variant.startswith("text") or args.captions else args.image_encoder,
+        "image_source": "captions"
+        if args.captions
+        else ("none" if args.variant == "text-only" else "pixels"),
+        "captions": args.captions,
         "variant": args.variant,
         "seeds": args.seeds,
         "dev": {},
         "test": {},
         "best_epoch": {},
+        "epochs_completed": {},
+        "captions_counts": {},
         "train_seconds": {},
         "train_samples_per_second": {},
         "image_features": {},
@@ -148,6 +195,8 @@ def main() -> None:
         "dev",
         "test",
         "best_epoch",
+        "epochs_completed",
+        "captions_counts",
         "train_seconds",
         "train_samples_per_second",
         "image_features",
@@ -170,6 +219,15 @@ def main() -> None:
             seed=seed,
             beta1=args.beta1,
             beta2=args.beta2,
+            learning_rate=args.lr,
+            head_learning_rate=args.head_lr,
+            final_lr_ratio=args.final_lr_ratio,
+            captions=args.captions,
+            image_source="captions" if args.captions and not args.variant.startswith("text") else "pixels",
+            logvar_head=args.logvar_head,
+            initial_logvar=args.initial_logvar,
+            kl_warmup_ratio=args.kl_warmup,
+            threads=args.threads,
         ).with_overrides(**VARIANTS[args.variant])
         result["hyperparameters"] = {
             k: v
@@ -177,30 +235,39 @@ def main() -> None:
             if k not in ("data", "output_dir", "seed", "feature_cache")
         }
         start = time.perf_counter()
-        summary = Trainer(settings, progress=False).fit()
-        test = evaluate_run(settings.output_dir, "test", progress=False)
-        result["dev"][seed] = {"f1": summary["best_dev_f1"]}
+        summary = finished_run(settings) or Trainer(settings, progress=False).fit()
         dev_line = json.loads(
             (Path(settings.output_dir) / "metrics.jsonl").read_text().splitlines()[summary["best_epoch"] - 1]
         )
         result["dev"][seed] = dev_line["dev"]
-        result["test"][seed] = {k: test["scores"][k] for k in ("precision", "recall", "f1")}
-        if "per_type" in test["scores"]:
-            result["test"][seed]["per_type_f1"] = {t: s["f1"] for t, s in test["scores"]["per_type"].items()}
+        if args.dev_only:
+            result["test"][seed] = None
+        else:
+            test = evaluate_run(settings.output_dir, "test", progress=False)
+            result["test"][seed] = {k: test["scores"][k] for k in ("precision", "recall", "f1")}
+            if "per_type" in test["scores"]:
+                per_type = test["scores"]["per_type"]
+                result["test"][seed]["per_type_f1"] = {t: s["f1"] for t, s in per_type.items()}
         result["best_epoch"][seed] = summary["best_epoch"]
+        result["epochs_completed"][seed] = summary["epochs_completed"]
+        result["captions_counts"][seed] = summary.get("captions")
         result["train_seconds"][seed] = summary["train_seconds"]
         result["train_samples_per_second"][seed] = summary["train_samples_per_second"]
         result["image_features"][seed] = summary.get("image_features")
         result["seed_commit"][seed] = git_commit()
         result["seed_hardware"][seed] = hardware()
+        test_f1 = "not scored (grid point)" if args.dev_only else f"{result['test'][seed]['f1']:.4f}"
         print(
-            f"{args.name} seed {seed}: dev F1 {summary['best_dev_f1']:.4f} test F1 {test['scores']['f1']:.4f} "
+            f"{args.name} seed {seed}: dev F1 {summary['best_dev_f1']:.4f} test F1 {test_f1} "
             f"({time.perf_counter() - start:.0f}s)",
             flush=True,
         )
         write_result(result, previous, target)
     write_result(result, previous, target)
-    print(f"{args.name}: test F1 {result['test_mean']:.4f} +- {result['test_std']:.4f} -> {target}")
+    if "test_mean" in result:
+        print(f"{args.name}: test F1 {result['test_mean']:.4f} +- {result['test_std']:.4f} -> {target}")
+    else:
+        print(f"{args.name}: dev F1 {result['dev_mean']:.4f} (grid point, test not scored) -> {target}")
 
 
 if __name__ == "__main__":

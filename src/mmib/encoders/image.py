@@ -18,12 +18,11 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image
-from safetensors import safe_open
-from safetensors.torch import save_file
 from torch import nn
 from tqdm import tqdm
 
 from mmib.data.images import ImageUnreadable, decode_image
+from mmib.encoders.feature_store import ShardedFeatureStore
 
 IMAGE_SIZE = 224
 _MEAN = torch.tensor([0.485, 0.456, 0.406]).view(3, 1, 1)
@@ -137,35 +136,18 @@ def file_digest(path: Path) -> str:
 
 
 class ImageFeatureCache:
-    """Content-addressed features of one encoder: ``<cache_dir>/<encoder>/shard-*.safetensors``.
-
-    New vectors go to new shards of up to `shard_size` vectors, each written under a temporary name and then
-    renamed, so concurrent readers never see a half-written file and a killed run keeps its finished shards.
-    """
+    """Features of one encoder, one vector per image file, in the shared feature store
+    (:mod:`mmib.encoders.feature_store`) under ``<cache_dir>/<encoder>/``, keyed by the file's sha256."""
 
     def __init__(
         self, encoder: ImageEncoder, cache_dir: Path | str, batch_size: int = 32, shard_size: int = 2048
     ) -> None:
         self.encoder = encoder
-        self.folder = Path(cache_dir) / encoder.name
-        self.folder.mkdir(parents=True, exist_ok=True)
+        self.store = ShardedFeatureStore(Path(cache_dir) / encoder.name)
+        self.folder = self.store.folder
         self.batch_size = batch_size
         self.shard_size = shard_size
         self.counts = CacheCounts()
-        self._index: dict[str, Path] = {}
-        for shard in sorted(self.folder.glob("shard-*.safetensors")):
-            with safe_open(shard, framework="pt") as handle:
-                self._index.update((key, shard) for key in handle.keys())  # noqa: SIM118
-
-    def _read(self, keys: list[str]) -> dict[str, torch.Tensor]:
-        by_shard: dict[Path, list[str]] = {}
-        for key in keys:
-            by_shard.setdefault(self._index[key], []).append(key)
-        found = {}
-        for shard, shard_keys in by_shard.items():
-            with safe_open(shard, framework="pt") as handle:
-                found.update((key, handle.get_tensor(key).float()) for key in shard_keys)
-        return found
 
     def features(self, paths: Iterable[Path], progress: bool = True) -> dict[Path, torch.Tensor | None]:
         """Features (feature_dim,) for each path; None for missing or unreadable files (counted)."""
@@ -177,9 +159,9 @@ class ImageFeatureCache:
                 digests[path] = None
                 self.counts.missing += 1
         wanted = {d for d in digests.values() if d is not None}
-        cached = wanted & self._index.keys()
+        cached = {d for d in wanted if d in self.store}
         self.counts.from_cache += len(cached)
-        by_digest = self._read(sorted(cached))
+        by_digest = self.store.read(sorted(cached))
         to_compute = {d: p for p, d in digests.items() if d is not None and d not in by_digest}
         by_digest.update(self._compute(to_compute, progress))
         return {p: (by_digest.get(d) if d is not None else None) for p, d in digests.items()}
@@ -207,26 +189,10 @@ class ImageFeatureCache:
                 vectors = self.encoder(torch.stack(pixels))
                 pending.update(zip(digests, vectors, strict=True))
             if len(pending) >= self.shard_size:  # a killed extraction keeps what it has written
-                computed.update(self._write_shard(pending))
+                computed.update(self.store.write(pending))
                 pending = {}
             bar.update(len(items[start : start + self.batch_size]))
-        computed.update(self._write_shard(pending))
+        computed.update(self.store.write(pending))
         bar.close()
         self.counts.computed += len(computed)
         return computed
-
-    def _write_shard(self, vectors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        """Store vectors as one float16 shard; return them as the cache holds them, so a first run and a
-        cached rerun see the same numbers."""
-        if not vectors:
-            return {}
-        stored = {k: v.to(torch.float16).contiguous() for k, v in vectors.items()}
-        shard = (
-            self.folder
-            / f"shard-{len(list(self.folder.glob('shard-*'))):05d}-{next(iter(stored))[:8]}.safetensors"
-        )
-        partial = shard.with_suffix(".partial")
-        save_file(stored, str(partial))
-        partial.rename(shard)
-        self._index.update((k, shard) for k in stored)
-        return {k: v.float() for k, v in stored.items()}

@@ -62,10 +62,12 @@ class TextBatch:
     attention_mask: torch.Tensor  # (chunks, L)
     gather: torch.Tensor  # (B, n_max + 2)
     mask: torch.Tensor  # (B, n_max + 2) bool
+    token_type_ids: torch.Tensor | None = None  # (chunks, L): 1 on a second segment (the caption pair)
 
     def to(self, device: torch.device | str) -> TextBatch:
         return TextBatch(
-            *(t.to(device) for t in (self.input_ids, self.attention_mask, self.gather, self.mask))
+            *(t.to(device) for t in (self.input_ids, self.attention_mask, self.gather, self.mask)),
+            None if self.token_type_ids is None else self.token_type_ids.to(device),
         )
 
 
@@ -101,10 +103,20 @@ class WordTokenizer:
             used += len(pieces)
         return groups
 
-    def __call__(self, posts: list[list[str]]) -> TextBatch:
+    def second_segment(self, text: str | None, room: int) -> list[int]:
+        """Sub-words of a second segment (a caption) cut to ``room``, plus its closing separator."""
+        if not text or room < 2:
+            return []
+        ids = self.tokenizer(text, add_special_tokens=False)["input_ids"]
+        return [*ids[: room - 1], self.sep_id]
+
+    def __call__(self, posts: list[list[str]], second: list[str | None] | None = None) -> TextBatch:
+        """Word lists -> chunks. ``second``: per post, a text appended to each of its chunks as a second
+        segment ([CLS] words [SEP] caption [SEP]); only the words are gathered (labels stay on them)."""
         rows: list[list[int]] = []
+        segment_starts: list[int] = []  # where each row's second segment begins
         gathers: list[list[tuple[int, int]]] = []
-        for words in posts:
+        for number, words in enumerate(posts):
             positions: list[tuple[int, int]] = []
             chunks = self.chunks(words)
             for c, chunk in enumerate(chunks):
@@ -114,24 +126,30 @@ class WordTokenizer:
                     positions.append((row_index, len(row)))  # the word's first sub-word
                     row.extend(pieces)
                 row.append(self.sep_id)
+                segment_starts.append(len(row))
+                if second is not None:
+                    row.extend(self.second_segment(second[number], self.max_length - len(row)))
                 rows.append(row)
                 if c == 0:
                     first = (row_index, 0)
-                last = (row_index, len(row) - 1)
+                last = (row_index, segment_starts[-1] - 1)
             gathers.append([first, *positions, last])
         length = max(len(r) for r in rows)
         input_ids = torch.full((len(rows), length), self.pad_id, dtype=torch.long)
         attention = torch.zeros((len(rows), length), dtype=torch.long)
+        types = torch.zeros((len(rows), length), dtype=torch.long) if second is not None else None
         for i, row in enumerate(rows):
             input_ids[i, : len(row)] = torch.tensor(row)
             attention[i, : len(row)] = 1
+            if types is not None:
+                types[i, segment_starts[i] : len(row)] = 1
         width = max(len(g) for g in gathers)
         gather = torch.zeros((len(posts), width), dtype=torch.long)
         mask = torch.zeros((len(posts), width), dtype=torch.bool)
         for i, positions in enumerate(gathers):
             gather[i, : len(positions)] = torch.tensor([r * length + p for r, p in positions])
             mask[i, : len(positions)] = True
-        return TextBatch(input_ids, attention, gather, mask)
+        return TextBatch(input_ids, attention, gather, mask, types)
 
 
 class TextEncoder(nn.Module):
@@ -156,7 +174,10 @@ class TextEncoder(nn.Module):
         return cls(model, name), tokenizer
 
     def forward(self, batch: TextBatch) -> torch.Tensor:
-        hidden = self.model(input_ids=batch.input_ids, attention_mask=batch.attention_mask).last_hidden_state
+        inputs = {"input_ids": batch.input_ids, "attention_mask": batch.attention_mask}
+        if batch.token_type_ids is not None and getattr(self.model.config, "type_vocab_size", 0) >= 2:
+            inputs["token_type_ids"] = batch.token_type_ids  # BERT-style segment B; MPNet has none
+        hidden = self.model(**inputs).last_hidden_state
         flat = hidden.reshape(-1, hidden.size(-1))  # (chunks * L, H)
         words = flat[batch.gather]  # (B, n_max + 2, H)
         return words * batch.mask.unsqueeze(-1)

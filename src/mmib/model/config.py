@@ -24,6 +24,24 @@ class MMIBConfig:
     text_only: bool = False  # encoder + head, no image branch (the text-only baselines)
     max_crops: int = 3  # m
     max_length: int = 128  # sub-word window: 128 for MNER, 80 for MRE as in the paper
+    # What stands for the image: "pixels" (CNN features of the whole image and crops, the paper's setting)
+    # or "captions" (a frozen sentence encoder's token states of a caption of the image; not the paper's).
+    image_source: str = "pixels"
+    caption_encoder: str = "all-MiniLM-L6-v2"  # the frozen encoder of captions (image_source "captions")
+    caption_pair: bool = False  # text-only baseline that reads the caption as a second text segment
+    # log sigma^2 of eq. (7): "apenc" reads it off APEnc_sigma as the paper writes it (its closing LayerNorm
+    # gives unit-scale log-variances, so sigma ~ 1 at initialisation); "linear" adds a linear layer on top,
+    # initialised to a small variance exp(initial_logvar) (see model/variational.py).
+    logvar_head: str = "apenc"
+    initial_logvar: float = -4.0
+
+    def __post_init__(self) -> None:
+        for name, value, allowed in (
+            ("image_source", self.image_source, ("pixels", "captions")),
+            ("logvar_head", self.logvar_head, ("apenc", "linear")),
+        ):
+            if value not in allowed:
+                raise ValueError(f"{name} must be one of {', '.join(allowed)}, not {value!r}")
 
     def save(self, path: Path) -> None:
         path.write_text(json.dumps(asdict(self), indent=2) + "\n", encoding="utf-8")
@@ -35,8 +53,15 @@ class MMIBConfig:
     @property
     def variant(self) -> str:
         if self.text_only:
-            return "text-only"
+            return "text-caption-pair" if self.caption_pair else "text-only"
         parts = [
             name for name, on in (("no-rr", not self.use_refinement), ("no-ar", not self.use_alignment)) if on
         ]
+        if self.image_source == "captions":
+            parts.insert(0, "captions")
         return "mmib" + ("-" + "-".join(parts) if parts else "")
+
+    @property
+    def uses_captions(self) -> bool:
+        """Whether the model reads captions (as its image side, or as the pair baseline's second segment)."""
+        return self.caption_pair if self.text_only else self.image_source == "captions"

@@ -73,10 +73,16 @@ class MMIBModel(nn.Module):
         d = config.hidden_size
         if not config.text_only:
             self.image_projection = nn.Linear(config.image_feature_dim, d)  # W_v
-            sample = config.use_refinement
-            self.text_variational = VariationalEncoder(d, config.num_heads, config.dropout, sample)  # APEnc^T
+            variance = dict(
+                sample=config.use_refinement,
+                logvar_head=config.logvar_head,
+                initial_logvar=config.initial_logvar,
+            )
+            self.text_variational = VariationalEncoder(
+                d, config.num_heads, config.dropout, **variance
+            )  # APEnc^T
             self.image_variational = VariationalEncoder(
-                d, config.num_heads, config.dropout, sample
+                d, config.num_heads, config.dropout, **variance
             )  # APEnc^V
             self.fusion = CoupledFusion(d, config.num_heads, config.dropout)
             if config.use_alignment:
@@ -85,6 +91,9 @@ class MMIBModel(nn.Module):
             self.head: CrfHead | RelationHead = CrfHead(d, len(config.labels), config.dropout)
         else:
             self.head = RelationHead(d, len(config.labels), config.dropout)
+        self.kl_scale = (
+            1.0  # KL warm-up: the trainer ramps this from 0 to 1; beta_i * kl_scale weighs eq. (14)
+        )
 
     def encode(self, batch: Batch) -> Output:
         """C and the regulariser losses, without the task loss."""
@@ -99,7 +108,12 @@ class MMIBModel(nn.Module):
         fused = self.fusion(text_latent.z, text_mask, image_latent.z, batch.image_mask)  # C
         loss, parts = zero, {}
         if self.config.use_refinement:
-            kl = refinement_loss(text_latent, image_latent, self.config.beta1, self.config.beta2)
+            kl = refinement_loss(
+                text_latent,
+                image_latent,
+                self.config.beta1 * self.kl_scale,
+                self.config.beta2 * self.kl_scale,
+            )
             loss = loss + kl
             parts["refinement"] = kl.item()
         if self.config.use_alignment:

@@ -25,6 +25,7 @@ from PIL import Image
 
 from mmib.data.images import ImageUnreadable, decode_image, to_rgb
 from mmib.data.records import NONE_RELATION
+from mmib.encoders.captions import CaptionEncoder, pad_caption_states
 from mmib.encoders.image import ImageEncoder, build_image_encoder, preprocess
 from mmib.encoders.text import WordTokenizer
 from mmib.metrics import extract_spans
@@ -115,8 +116,33 @@ def check_text(text: str, max_chars: int = MAX_CHARS) -> list[Token]:
     return tokens
 
 
+def check_caption(caption: object) -> str | None:
+    if caption is None:
+        return None
+    if not isinstance(caption, str):
+        raise InputError(f"caption must be a string, got {type(caption).__name__}")
+    if len(caption) > MAX_CHARS:
+        raise InputError(f"caption is {len(caption)} characters long; the limit is {MAX_CHARS}")
+    return caption.strip() or None
+
+
+@dataclass
+class CheckedPost:
+    """A post whose text was tokenised and whose image was opened (and caption checked)."""
+
+    text: str
+    tokens: list[Token]
+    image: Image.Image | None
+    caption: str | None = None
+
+
 class Extractor:
-    """A trained MMIB (or text-only) run, ready for new posts."""
+    """A trained MMIB (or text-only) run, ready for new posts.
+
+    Runs trained with captions as the image side (``image_source: captions``), and the caption-pair
+    baseline, read a post's ``caption=`` instead of (or beside) its image: a caption written about the
+    photo by a captioning model, as in training.
+    """
 
     def __init__(
         self,
@@ -128,8 +154,10 @@ class Extractor:
         batch_size: int = 16,
         max_chars: int = MAX_CHARS,
         warn_without_detector: bool = False,
+        caption_encoder: CaptionEncoder | None = None,
     ) -> None:
         self.model = model.eval()
+        self.caption_encoder = caption_encoder  # runs whose image side is a caption
         self.tokenizer = tokenizer
         self.config = model.config
         self.image_encoder = image_encoder
@@ -154,21 +182,33 @@ class Extractor:
         whose entities :meth:`relations` pairs up when no head and tail are given.
         """
         model, tokenizer = load_run(run_dir)
-        image_encoder = None if model.config.text_only else build_image_encoder(model.config.image_encoder)
+        config = model.config
+        pixels = not config.text_only and config.image_source == "pixels"
+        image_encoder = build_image_encoder(config.image_encoder) if pixels else None
+        captioned = not config.text_only and config.image_source == "captions"
+        caption_encoder = CaptionEncoder(config.caption_encoder) if captioned else None
         wanted_default = detector == "default" and image_encoder is not None
         if detector == "default":
             detector = load_default_detector() if image_encoder is not None else None
         if isinstance(ner, str | Path):
             ner = cls.load(ner, detector=detector, batch_size=batch_size)
         return cls(
-            model, tokenizer, image_encoder, detector, ner, batch_size, warn_without_detector=wanted_default
+            model,
+            tokenizer,
+            image_encoder,
+            detector,
+            ner,
+            batch_size,
+            warn_without_detector=wanted_default,
+            caption_encoder=caption_encoder,
         )
 
     # ---- public API -------------------------------------------------------------------------------------
 
-    def predict(self, text: str, image: ImageInput = None) -> list[Entity]:
-        """Entities of one raw post (an NER run, or an MRE run loaded with ``ner=``)."""
-        return self.analyze_many([(text, image)])[0].entities
+    def predict(self, text: str, image: ImageInput = None, caption: str | None = None) -> list[Entity]:
+        """Entities of one raw post (an NER run, or an MRE run loaded with ``ner=``). ``caption``: a caption
+        of the post's image, for runs trained with captions (ignored by the others)."""
+        return self.analyze_many([(text, image, caption)])[0].entities
 
     def relations(
         self,
@@ -177,6 +217,7 @@ class Extractor:
         head: str | tuple[int, int] | None = None,
         tail: str | tuple[int, int] | None = None,
         include_none: bool = False,
+        caption: str | None = None,
     ) -> list[Relation]:
         """Relations of one post: for the given head and tail (surface strings or character spans), or for
         every ordered pair of entities found by the ``ner`` run. ``None`` relations are left out unless
@@ -194,22 +235,28 @@ class Extractor:
                 raise InputError(
                     "no head and tail given and no NER run attached (Extractor.load(..., ner=RUN))"
                 )
-            pairs = list(permutations(self.ner.predict(text, image), 2))
-        found = self._classify_pairs(text, tokens, open_image(image), pairs)
+            pairs = list(permutations(self.ner.predict(text, image, caption), 2))
+        found = self._classify_pairs(text, tokens, open_image(image), pairs, caption=check_caption(caption))
         return sorted(
             (r for r in found if include_none or r.relation != NONE_RELATION), key=lambda r: -r.confidence
         )
 
-    def analyze(self, text: str, image: ImageInput = None) -> PostPrediction:
+    def analyze(self, text: str, image: ImageInput = None, caption: str | None = None) -> PostPrediction:
         """Entities, relations (MRE runs with an NER run attached) and the detected objects of one post."""
-        return self.analyze_many([(text, image)])[0]
+        return self.analyze_many([(text, image, caption)])[0]
 
-    def analyze_many(self, posts: list[tuple[str, ImageInput]]) -> list[PostPrediction]:
-        """Batched :meth:`analyze`. Raises :class:`InputError` naming the first bad post."""
-        checked = []
-        for number, (text, image) in enumerate(posts):
+    def analyze_many(
+        self, posts: list[tuple[str, ImageInput]] | list[tuple[str, ImageInput, str | None]]
+    ) -> list[PostPrediction]:
+        """Batched :meth:`analyze` over (text, image) or (text, image, caption) tuples. Raises
+        :class:`InputError` naming the first bad post."""
+        checked: list[CheckedPost] = []
+        for number, (text, image, *rest) in enumerate(posts):
             try:
-                checked.append((text, check_text(text, self.max_chars), open_image(image)))
+                caption = check_caption(rest[0] if rest else None)
+                checked.append(
+                    CheckedPost(text, check_text(text, self.max_chars), open_image(image), caption)
+                )
             except InputError as error:
                 raise InputError(f"post {number}: {error}" if len(posts) > 1 else str(error)) from None
         if self.config.task == "ner":
@@ -220,15 +267,17 @@ class Extractor:
             )
         # Detection and CNN features are the slow part of a post: when both runs see the image alike, compute
         # them once and hand them to both passes.
-        shared = self.visual_inputs([image for *_, image in checked]) if self._sees_like(self.ner) else None
+        shared = self.visual_inputs([post.image for post in checked]) if self._sees_like(self.ner) else None
         results = self.ner._tag_posts(checked, shared)
-        for row, (result, (text, tokens, image)) in enumerate(zip(results, checked, strict=True)):
+        for row, (result, post) in enumerate(zip(results, checked, strict=True)):
             visual = None if shared is None else (shared[0][row : row + 1], shared[1][row : row + 1])
             pairs = list(permutations(result.entities, 2))
             result.relations = sorted(
                 (
                     r
-                    for r in self._classify_pairs(text, tokens, image, pairs, visual)
+                    for r in self._classify_pairs(
+                        post.text, post.tokens, post.image, pairs, visual, post.caption
+                    )
                     if r.relation != NONE_RELATION
                 ),
                 key=lambda r: -r.confidence,
@@ -276,9 +325,24 @@ class Extractor:
             mask[row, : len(regions)] = True
         return features, mask, detections
 
-    def make_batch(self, tokens: list[list[Token]], features: torch.Tensor, mask: torch.Tensor) -> Batch:
+    def caption_inputs(self, captions: list[str | None]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Caption token states (P, L, H) and mask (P, L), rounded through float16 as the training cache
+        holds them; a post without a caption is image-absent."""
+        present = [c for c in captions if c is not None]
+        states = dict(zip(present, self.caption_encoder(present), strict=True)) if present else {}
+        rounded = [states[c].to(torch.float16).float() if c is not None else None for c in captions]
+        return pad_caption_states(rounded, self.config.image_feature_dim)
+
+    def make_batch(
+        self,
+        tokens: list[list[Token]],
+        features: torch.Tensor,
+        mask: torch.Tensor,
+        captions: list[str | None] | None = None,
+    ) -> Batch:
+        second = captions if self.config.caption_pair else None  # the caption-pair baseline's second segment
         return Batch(
-            text=self.tokenizer([[t.text for t in post] for post in tokens]),
+            text=self.tokenizer([[t.text for t in post] for post in tokens], second),
             word_lengths=torch.tensor([len(post) for post in tokens]),
             image_features=features,
             image_mask=mask,
@@ -288,7 +352,7 @@ class Extractor:
     @torch.no_grad()
     def _tag_posts(
         self,
-        checked: list[tuple[str, list[Token], Image.Image | None]],
+        checked: list[CheckedPost],
         visual: tuple[torch.Tensor, torch.Tensor, list[list[Detection]]] | None = None,
     ) -> list[PostPrediction]:
         """Entities of checked posts; ``visual``: their :meth:`visual_inputs`, when already computed."""
@@ -297,16 +361,21 @@ class Extractor:
         results = []
         for start in range(0, len(checked), self.batch_size):
             chunk = checked[start : start + self.batch_size]
-            if visual is None:
-                features, mask, detections = self.visual_inputs([image for _, _, image in chunk])
+            captions = [post.caption for post in chunk]
+            if self.caption_encoder is not None:
+                features, mask = self.caption_inputs(captions)
+                detections = [[] for _ in chunk]
+            elif visual is None:
+                features, mask, detections = self.visual_inputs([post.image for post in chunk])
             else:
                 end = start + len(chunk)
                 features, mask, detections = visual[0][start:end], visual[1][start:end], visual[2][start:end]
-            batch = self.make_batch([tokens for _, tokens, _ in chunk], features, mask)
+            batch = self.make_batch([post.tokens for post in chunk], features, mask, captions)
             fused = self.model.encode(batch).fused
             tag_ids = self.model.head.decode(fused, batch.word_mask)
             marginals = self.model.head.marginals(fused, batch.word_mask)
-            for row, (text, tokens, image) in enumerate(chunk):
+            for row, post in enumerate(chunk):
+                text, tokens = post.text, post.tokens
                 tags = [self.config.labels[i] for i in tag_ids[row]]
                 entities = []
                 for entity_type, first, last in extract_spans(tags):  # words [first, last)
@@ -315,7 +384,9 @@ class Extractor:
                     entities.append(
                         Entity(text[begin:end], entity_type, begin, end, round(float(confidence), 4))
                     )
-                results.append(PostPrediction(text, tokens, entities, [], detections[row], image is not None))
+                results.append(
+                    PostPrediction(text, tokens, entities, [], detections[row], bool(mask[row].any()))
+                )
         return results
 
     def _given_entity(self, text: str, tokens: list[Token], given: str | tuple[int, int]) -> Entity:
@@ -350,13 +421,17 @@ class Extractor:
         image: Image.Image | None,
         pairs: list[tuple[Entity, Entity]],
         visual: tuple[torch.Tensor, torch.Tensor] | None = None,
+        caption: str | None = None,
     ) -> list[Relation]:
         """Relation of each (head, tail) pair of one post: the post is encoded once, pairs pooled from C.
         ``visual``: the post's features (1, m+1, F) and mask (1, m+1), when already computed."""
         if not pairs:
             return []
-        features, mask = visual if visual is not None else self.visual_inputs([image])[:2]
-        batch = self.make_batch([tokens], features, mask)
+        if self.caption_encoder is not None:
+            features, mask = self.caption_inputs([caption])
+        else:
+            features, mask = visual if visual is not None else self.visual_inputs([image])[:2]
+        batch = self.make_batch([tokens], features, mask, [caption])
         batch.pair_post = torch.zeros(len(pairs), dtype=torch.long)
         batch.heads = torch.tensor([self._word_span(tokens, head) for head, _ in pairs])
         batch.tails = torch.tensor([self._word_span(tokens, tail) for _, tail in pairs])

@@ -14,11 +14,14 @@ from pathlib import Path
 
 import torch
 
+from mmib.data.captions import CaptionSet
 from mmib.data.discover import Dataset
 from mmib.data.images import ImageStore
 from mmib.data.records import NerPost, ReInstance
-from mmib.encoders.image import ImageFeatureCache
+from mmib.encoders.captions import CaptionEncoder, CaptionFeatureCache, CaptionSide
+from mmib.encoders.image import ImageFeatureCache, build_image_encoder
 from mmib.encoders.text import WordTokenizer
+from mmib.model.config import MMIBConfig
 from mmib.model.mmib import Batch
 
 
@@ -30,8 +33,9 @@ class PreparedSplit:
     records: list[NerPost] | list[ReInstance]
     post_of_record: list[int]  # record -> post number
     post_records: list[list[int]]  # post number -> its records
-    image_features: torch.Tensor  # (posts, m+1, F)
-    image_mask: torch.Tensor  # (posts, m+1) bool
+    image_features: torch.Tensor  # (posts, m+1, F); with captions (posts, L_caption, H)
+    image_mask: torch.Tensor  # (posts, m+1) bool; with captions (posts, L_caption)
+    captions: list[str | None] | None = None  # per post, when the model reads captions
 
     @property
     def num_posts(self) -> int:
@@ -51,8 +55,10 @@ def prepare_split(
     feature_dim: int,
     max_crops: int,
     progress: bool = True,
+    caption_side: CaptionSide | None = None,
 ) -> PreparedSplit:
-    """Group records into posts and fetch each post's whole-image and crop features (masked if absent)."""
+    """Group records into posts and fetch each post's whole-image and crop features (masked if absent),
+    or, with ``caption_side``, its caption (and the caption's token states when the side has a cache)."""
     records = dataset.splits[split]
     keys: dict[tuple, int] = {}
     post_of_record = [keys.setdefault(_post_key(r), len(keys)) for r in records]
@@ -61,7 +67,13 @@ def prepare_split(
         post_records[post].append(record_index)
     features = torch.zeros(len(keys), max_crops + 1, feature_dim)
     mask = torch.zeros(len(keys), max_crops + 1, dtype=torch.bool)
-    if cache is not None and dataset.image_root is not None:
+    captions = None
+    if caption_side is not None:
+        image_ids = [records[rs[0]].image_id for rs in post_records]
+        captions, caption_features, caption_mask = caption_side.post_inputs(split, image_ids, progress)
+        if caption_features is not None:
+            features, mask = caption_features, caption_mask
+    elif cache is not None and dataset.image_root is not None:
         store = ImageStore.discover(dataset.image_root, split, max_crops=max_crops)
         located = [store.locate(records[rs[0]].image_id, records[rs[0]].index) for rs in post_records]
         vectors = cache.features([p for paths in located for p in paths if p is not None], progress=progress)
@@ -73,7 +85,7 @@ def prepare_split(
                     mask[post, slot] = True
     elif cache is not None:
         cache.counts.without_image_folder += len(post_records)  # said in the run's image-features line
-    return PreparedSplit(split, records, post_of_record, post_records, features, mask)
+    return PreparedSplit(split, records, post_of_record, post_records, features, mask, captions)
 
 
 def _image_identity(split: PreparedSplit, post: int) -> int:
@@ -85,10 +97,13 @@ def _image_identity(split: PreparedSplit, post: int) -> int:
 class Collator:
     """Builds a :class:`Batch` from a list of post numbers of a prepared split."""
 
-    def __init__(self, tokenizer: WordTokenizer, labels: list[str], task: str) -> None:
+    def __init__(
+        self, tokenizer: WordTokenizer, labels: list[str], task: str, caption_pair: bool = False
+    ) -> None:
         self.tokenizer = tokenizer
         self.label_ids = {label: i for i, label in enumerate(labels)}
         self.task = task
+        self.caption_pair = caption_pair  # the caption goes in as a second text segment
 
     def label_id(self, label: str, record) -> int:
         if label not in self.label_ids:
@@ -102,8 +117,9 @@ class Collator:
         first_records = [split.records[split.post_records[p][0]] for p in posts]
         words = [record.tokens for record in first_records]
         lengths = torch.tensor([len(w) for w in words])
+        second = [split.captions[p] for p in posts] if self.caption_pair else None
         batch = Batch(
-            text=self.tokenizer(words),
+            text=self.tokenizer(words, second),
             word_lengths=lengths,
             image_features=split.image_features[posts],
             image_mask=split.image_mask[posts],
@@ -141,6 +157,28 @@ def epoch_batches(split: PreparedSplit, batch_size: int, seed: int | None) -> li
         batches[-1].append(post)
         count += len(split.post_records[post])
     return [b for b in batches if b]
+
+
+def image_side(
+    config: MMIBConfig, captions: str | None, cache_dir: str | Path | None
+) -> tuple[ImageFeatureCache | None, CaptionSide | None]:
+    """What stands for the image in a model's batches: a CNN feature cache (pixels), the captions (as
+    token states for MMIB, as texts for the caption-pair baseline), or nothing (text-only)."""
+    cache_dir = cache_dir or default_cache_dir()
+    if config.uses_captions:
+        if not captions:
+            raise ValueError(
+                "this model reads image captions: give --captions FILE (or `captions:` in the YAML)"
+            )
+        states = (
+            None
+            if config.text_only
+            else CaptionFeatureCache(CaptionEncoder(config.caption_encoder), cache_dir)
+        )
+        return None, CaptionSide(CaptionSet.read(captions), states)
+    if config.text_only:
+        return None, None
+    return ImageFeatureCache(build_image_encoder(config.image_encoder), cache_dir), None
 
 
 def default_cache_dir() -> Path:

@@ -23,6 +23,17 @@ class TrainConfig:
     use_alignment: bool = True
     beta1: float = 0.1
     beta2: float = 0.1
+    # The image side: "pixels" (CNN features, the paper) or "captions" (a caption file's captions encoded
+    # by a frozen sentence encoder; not the paper's setting). caption_pair with text_only: the caption is a
+    # second text segment of a text-only model (the caption-pair baseline).
+    image_source: str = "pixels"
+    captions: str | None = None  # caption file, '<IMGID>.jpg :<caption>' per line
+    caption_encoder: str = "all-MiniLM-L6-v2"
+    caption_pair: bool = False
+    # log sigma^2 head (model/variational.py) and a linear KL warm-up over this share of the steps
+    logvar_head: str = "apenc"
+    initial_logvar: float = -4.0
+    kl_warmup_ratio: float = 0.0
     # Optimisation (paper: AdamW, lr 3e-5, weight decay 0.01, batch 8)
     epochs: int = 10
     batch_size: int = 8
@@ -33,7 +44,10 @@ class TrainConfig:
     # run affords (the HVPNeT family uses a larger rate for its CRF for the same reason).
     head_learning_rate: float = 1e-3
     weight_decay: float = 0.01
-    warmup_ratio: float = 0.1  # linear warm-up over this share of steps, then linear decay to 0
+    warmup_ratio: float = 0.1  # linear warm-up over this share of steps, then linear decay
+    # The decay ends at final_lr_ratio x the peak rate when the epoch budget ends, so that early stopping,
+    # not a learning rate run down to zero, decides when training ends (0: decay to zero, as before).
+    final_lr_ratio: float = 0.0
     max_grad_norm: float = 1.0
     patience: int = 3  # stop after this many epochs without a better dev F1 (0: never)
     seed: int = 13

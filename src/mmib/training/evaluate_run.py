@@ -7,9 +7,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mmib.data.discover import Dataset, load_dataset
-from mmib.encoders.image import ImageFeatureCache, build_image_encoder
+from mmib.encoders.captions import CaptionSide
+from mmib.encoders.image import ImageFeatureCache
 from mmib.model.mmib import MMIBModel
-from mmib.training.batching import Collator, PreparedSplit, default_cache_dir, prepare_split
+from mmib.training.batching import Collator, PreparedSplit, image_side, prepare_split
 from mmib.training.checkpoint import load_run
 from mmib.training.config import TrainConfig
 from mmib.training.evaluation import predict_split, score, write_predictions
@@ -26,6 +27,7 @@ class RunSplit:
     prepared: PreparedSplit
     collator: Collator
     cache: ImageFeatureCache | None
+    captions: CaptionSide | None = None
 
 
 def open_run_split(
@@ -38,14 +40,12 @@ def open_run_split(
     dataset = load_dataset(data or train.data, image_root=train.images)
     if split not in dataset.splits:
         raise ValueError(f"{dataset.path} has no {split!r} split (has {', '.join(dataset.splits)})")
-    cache = None
-    if not config.text_only:
-        cache = ImageFeatureCache(
-            build_image_encoder(config.image_encoder), train.feature_cache or default_cache_dir()
-        )
-    prepared = prepare_split(dataset, split, cache, config.image_feature_dim, config.max_crops, progress)
-    collator = Collator(tokenizer, config.labels, config.task)
-    return RunSplit(run_dir, model, train, dataset, prepared, collator, cache)
+    cache, captions = image_side(config, train.captions, train.feature_cache)
+    prepared = prepare_split(
+        dataset, split, cache, config.image_feature_dim, config.max_crops, progress, captions
+    )
+    collator = Collator(tokenizer, config.labels, config.task, config.caption_pair)
+    return RunSplit(run_dir, model, train, dataset, prepared, collator, cache, captions)
 
 
 def evaluate_run(
@@ -66,6 +66,8 @@ def evaluate_run(
     result = {"split": split, "variant": config.variant, "scores": scores}
     if opened.cache is not None:
         result["image_features"] = str(opened.cache.counts)
+    if opened.captions is not None:
+        result["captions"] = opened.captions.counts[split].line(split)
     (opened.run_dir / f"scores_{split}.json").write_text(json.dumps(result, indent=2) + "\n")
     return result
 

@@ -15,11 +15,11 @@ import torch
 from tqdm import tqdm
 
 from mmib.data.discover import Dataset, load_dataset
-from mmib.encoders.image import ImageFeatureCache, build_image_encoder
+from mmib.encoders.image import build_image_encoder
 from mmib.encoders.text import WordTokenizer
 from mmib.model.config import MMIBConfig
 from mmib.model.mmib import MMIBModel
-from mmib.training.batching import Collator, PreparedSplit, default_cache_dir, epoch_batches, prepare_split
+from mmib.training.batching import Collator, PreparedSplit, epoch_batches, image_side, prepare_split
 from mmib.training.checkpoint import build_model, save_encoder_files, save_weights
 from mmib.training.config import TrainConfig
 from mmib.training.evaluation import evaluate_split
@@ -51,7 +51,25 @@ def model_config_for(train: TrainConfig, dataset: Dataset, feature_dim: int) -> 
         text_only=train.text_only,
         max_crops=train.max_crops,
         max_length=train.max_length or (128 if task == "ner" else 80),
+        image_source=train.image_source,
+        caption_encoder=train.caption_encoder,
+        caption_pair=train.caption_pair,
+        logvar_head=train.logvar_head,
+        initial_logvar=train.initial_logvar,
     )
+
+
+def image_feature_dim(train: TrainConfig) -> int:
+    """Width of what enters W_v: the CNN's feature size, or the caption encoder's hidden size."""
+    if train.text_only:
+        return 0
+    if train.image_source == "captions":
+        from transformers import AutoConfig
+
+        from mmib.encoders.text import resolve_text_encoder
+
+        return AutoConfig.from_pretrained(resolve_text_encoder(train.caption_encoder)).hidden_size
+    return build_image_encoder(train.image_encoder).feature_dim
 
 
 def make_optimizer(model: MMIBModel, train: TrainConfig) -> torch.optim.AdamW:
@@ -79,10 +97,25 @@ def make_optimizer(model: MMIBModel, train: TrainConfig) -> torch.optim.AdamW:
     )
 
 
-def make_scheduler(optimizer: torch.optim.Optimizer, total_steps: int, warmup_ratio: float):
+def make_scheduler(
+    optimizer: torch.optim.Optimizer, total_steps: int, warmup_ratio: float, final_lr_ratio: float = 0.0
+):
+    """Linear warm-up, then linear decay to ``final_lr_ratio`` x the peak at ``total_steps``."""
     from transformers import get_linear_schedule_with_warmup
 
-    return get_linear_schedule_with_warmup(optimizer, int(warmup_ratio * total_steps), max(1, total_steps))
+    warmup_steps = int(warmup_ratio * total_steps)
+    if (
+        final_lr_ratio == 0.0
+    ):  # transformers' own schedule: runs recorded before the floor existed rerun exactly
+        return get_linear_schedule_with_warmup(optimizer, warmup_steps, max(1, total_steps))
+
+    def factor(step: int) -> float:
+        if step < warmup_steps:
+            return step / max(1, warmup_steps)
+        remaining = max(0.0, (total_steps - step) / max(1, total_steps - warmup_steps))
+        return final_lr_ratio + (1.0 - final_lr_ratio) * remaining
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 
 @dataclass
@@ -101,20 +134,31 @@ class Trainer:
         self.run_dir = Path(train.output_dir)
         self.progress = progress
         self.image_counts = None  # CacheCounts of the last _prepare, when the model uses images
+        self.kl_warmup_steps = 0
+        self.caption_counts: dict[str, str] | None = (
+            None  # the captions line per split, when it reads captions
+        )
 
     # -- data ---------------------------------------------------------------------------------------
 
     def _prepare(self, model_config: MMIBConfig, dataset: Dataset) -> dict[str, PreparedSplit]:
-        cache = None
-        if not model_config.text_only:
-            encoder = build_image_encoder(model_config.image_encoder)
-            cache = ImageFeatureCache(encoder, self.train_config.feature_cache or default_cache_dir())
+        cache, captions = image_side(
+            model_config, self.train_config.captions, self.train_config.feature_cache
+        )
         prepared = {
             split: prepare_split(
-                dataset, split, cache, model_config.image_feature_dim, model_config.max_crops, self.progress
+                dataset,
+                split,
+                cache,
+                model_config.image_feature_dim,
+                model_config.max_crops,
+                self.progress,
+                captions,
             )
             for split in ("train", "dev")
         }
+        if captions is not None:
+            self.caption_counts = {split: counts.line(split) for split, counts in captions.counts.items()}
         if cache is not None:
             print(str(cache.counts), flush=True)
             self.image_counts = cache.counts
@@ -129,7 +173,7 @@ class Trainer:
         dataset = load_dataset(train.data, image_root=train.images)
         if train.max_train_samples:
             dataset.splits["train"] = dataset.splits["train"][: train.max_train_samples]
-        feature_dim = 0 if train.text_only else build_image_encoder(train.image_encoder).feature_dim
+        feature_dim = image_feature_dim(train)
         if resume:
             model_config = MMIBConfig.load(self.run_dir / "model_config.json")
         else:
@@ -144,11 +188,17 @@ class Trainer:
             (self.run_dir / "metrics.jsonl").write_text("")
         prepared = self._prepare(model_config, dataset)
         collator = Collator(
-            WordTokenizer(tokenizer, model_config.max_length), model_config.labels, model_config.task
+            WordTokenizer(tokenizer, model_config.max_length),
+            model_config.labels,
+            model_config.task,
+            model_config.caption_pair,
         )
         steps_per_epoch = len(epoch_batches(prepared["train"], train.batch_size, seed=0))
         optimizer = make_optimizer(model, train)
-        scheduler = make_scheduler(optimizer, steps_per_epoch * train.epochs, train.warmup_ratio)
+        scheduler = make_scheduler(
+            optimizer, steps_per_epoch * train.epochs, train.warmup_ratio, train.final_lr_ratio
+        )
+        self.kl_warmup_steps = int(train.kl_warmup_ratio * steps_per_epoch * train.epochs)
         state = TrainingState()
         if resume:
             state = self._restore(model, optimizer, scheduler)
@@ -182,6 +232,8 @@ class Trainer:
         }
         if self.image_counts is not None:
             summary["image_features"] = str(self.image_counts)
+        if self.caption_counts is not None:
+            summary["captions"] = self.caption_counts
         (self.run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
         return summary
 
@@ -203,6 +255,8 @@ class Trainer:
             disable=not self.progress,
         )
         for posts in bar:
+            if self.kl_warmup_steps:  # beta_i ramps linearly from 0 to its value over the warm-up steps
+                model.kl_scale = min(1.0, scheduler.last_epoch / self.kl_warmup_steps)
             batch = collator(split, posts)
             output = model(batch)
             optimizer.zero_grad(set_to_none=True)

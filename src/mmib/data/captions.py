@@ -1,0 +1,106 @@
+"""Image captions as a stand-in for the pixels: reading a caption file and judging each caption.
+
+The format is the one the PGIM release uses for its BLIP-2 captions of the Twitter-2015/2017 images,
+one line per image::
+
+    <IMGID>.jpg :<caption>
+
+(the separator is the first `` :``). A caption is *degenerate*, and its post treated as image-absent,
+when it stands for many different photos (the captioner's answer for a broken or placeholder file: in
+Twitter-2017, 358 images share one caption) or when it is a list of one repeated word
+(``person, person, person``). Such captions carry no evidence about the photo; keeping them would teach
+the model that "a man is standing on a skateboard in the snow" means nothing, through the back door.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from mmib.data.errors import DataFormatError
+
+# A caption given to at least this many different images is taken to describe none of them. The largest
+# honest repeat in the BLIP-2 captions is 13 ("a man in a suit and tie standing at a podium"); the
+# placeholder caption of Twitter-2017 covers 358 images.
+SHARED_CAPTION_LIMIT = 50
+SEPARATOR = " :"
+
+
+def is_repeated_word_list(caption: str) -> bool:
+    """``person, person, person``: three or more comma-separated items, all the same."""
+    items = [item.strip() for item in caption.split(",")]
+    return len(items) >= 3 and len(set(items)) == 1
+
+
+@dataclass
+class CaptionCounts:
+    """What happened to the posts of one split: the line every run prints per split."""
+
+    used: int = 0
+    degenerate: int = 0
+    missing: int = 0
+
+    def line(self, split: str) -> str:
+        return (
+            f"captions ({split}): {self.used} used, {self.degenerate} degenerate (treated as absent), "
+            f"{self.missing} missing"
+        )
+
+
+@dataclass
+class CaptionSet:
+    """Captions keyed by image file name (``<IMGID>.jpg``), with the degenerate ones marked."""
+
+    path: Path
+    captions: dict[str, str]
+    degenerate: set[str] = field(default_factory=set)  # keys whose caption stands for no particular image
+
+    @classmethod
+    def read(cls, path: Path | str, shared_limit: int = SHARED_CAPTION_LIMIT) -> CaptionSet:
+        """Parse a caption file. Raises :class:`DataFormatError` naming the file and line of a bad line."""
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: no such caption file")
+        captions: dict[str, str] = {}
+        with path.open(encoding="utf-8-sig", errors="strict") as handle:
+            for number, raw in enumerate(handle, start=1):
+                line = raw.rstrip("\r\n")
+                if not line.strip():
+                    continue
+                key, separator, caption = line.partition(SEPARATOR)
+                if not separator or not key.strip():
+                    raise DataFormatError(path, number, "no caption separator", "'<image file> :<caption>'")
+                key = key.strip()
+                if key in captions and captions[key] != caption.strip():
+                    raise DataFormatError(
+                        path, number, f"a second, different caption for {key}", "one caption per image"
+                    )
+                captions[key] = caption.strip()
+        shared = Counter(captions.values())
+        degenerate = {
+            key
+            for key, caption in captions.items()
+            if not caption or shared[caption] >= shared_limit or is_repeated_word_list(caption)
+        }
+        return cls(path, captions, degenerate)
+
+    @staticmethod
+    def key_for(image_id: str) -> str:
+        """The caption key of a post: the ``IMGID:`` value plus ``.jpg`` (MNRE ids already end in one)."""
+        return image_id if "." in Path(image_id).name else f"{image_id}.jpg"
+
+    def lookup(self, image_id: str | None, counts: CaptionCounts | None = None) -> str | None:
+        """The usable caption of a post's image, or None (missing or degenerate), counted in ``counts``."""
+        key = self.key_for(image_id) if image_id else None
+        if key is None or key not in self.captions:
+            if counts is not None:
+                counts.missing += 1
+            return None
+        if key in self.degenerate:
+            if counts is not None:
+                counts.degenerate += 1
+            return None
+        if counts is not None:
+            counts.used += 1
+        return self.captions[key]
