@@ -237,3 +237,14 @@ def test_mre_batches_encode_each_post_once(prepared):
     for posts in epoch_batches(split, 8, seed=0):
         records = [r for p in posts for r in split.post_records[p]]
         assert len(records) == len(set(records))
+
+
+def test_linear_logvar_head_starts_at_the_small_variance():
+    from mmib.model.variational import VariationalEncoder
+
+    torch.manual_seed(0)
+    inputs, mask = torch.randn(2, 5, 16), torch.ones(2, 5, dtype=torch.bool)
+    literal = VariationalEncoder(16, 4, dropout=0.0)(inputs, mask)
+    linear = VariationalEncoder(16, 4, dropout=0.0, logvar_head="linear", initial_logvar=-4.0)(inputs, mask)
+    assert torch.allclose(linear.logvar, torch.full_like(linear.logvar, -4.0))
+    assert literal.logvar.std() > 0.5  # the literal reading: unit-scale log-variances out of the LayerNorm

@@ -116,3 +116,23 @@ def test_shipped_configs_parse_and_unknown_keys_fail(tmp_path):
     bad.write_text("data: x\nlearning_rat: 0.1\n")
     with pytest.raises(ValueError, match="unknown keys \\['learning_rat'\\]"):
         TrainConfig.from_yaml(bad)
+
+
+def test_schedule_floor_ends_at_the_final_ratio_and_zero_floor_is_transformers_schedule():
+    import torch
+
+    from mmib.training.trainer import make_scheduler
+
+    def rates(final_ratio: float) -> list[float]:
+        optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+        scheduler = make_scheduler(optimizer, total_steps=100, warmup_ratio=0.1, final_lr_ratio=final_ratio)
+        seen = []
+        for _ in range(100):
+            optimizer.step()
+            scheduler.step()
+            seen.append(optimizer.param_groups[0]["lr"])
+        return seen
+
+    floored, plain = rates(0.1), rates(0.0)
+    assert abs(floored[-1] - 0.1) < 1e-9 and plain[-1] == 0.0
+    assert max(floored) == max(plain) == 1.0 and floored[5] == plain[5] == 0.6

@@ -184,6 +184,32 @@ def train(
         int | None, typer.Option("--stop-after-epochs", help="End after N epochs; --resume continues.")
     ] = None,
     max_train_samples: Annotated[int | None, typer.Option("--max-train-samples")] = None,
+    captions: Annotated[
+        str | None,
+        typer.Option(
+            "--captions",
+            help="Caption file ('<IMGID>.jpg :<caption>' per line): the image side becomes the captions "
+            "(with --caption-pair and --text-only: a second text segment). Not the paper's pixel setting.",
+        ),
+    ] = None,
+    caption_pair: Annotated[
+        bool, typer.Option("--caption-pair", help="With --text-only: caption as a second text segment.")
+    ] = False,
+    learning_rate: Annotated[
+        float | None, typer.Option("--lr", help="Learning rate of the pretrained text encoder.")
+    ] = None,
+    head_learning_rate: Annotated[float | None, typer.Option("--head-lr", help="Of the new layers.")] = None,
+    final_lr_ratio: Annotated[
+        float | None, typer.Option("--final-lr-ratio", help="Linear decay ends at this x the peak rate.")
+    ] = None,
+    logvar_head: Annotated[
+        str | None,
+        typer.Option("--logvar-head", help="apenc (eq. 7 as written) or linear (small initial variance)."),
+    ] = None,
+    kl_warmup: Annotated[
+        float | None, typer.Option("--kl-warmup", help="Share of the steps over which beta ramps from 0.")
+    ] = None,
+    threads: Annotated[int | None, typer.Option("--threads", help="torch CPU threads.")] = None,
 ) -> None:
     """Train MMIB (or an ablation) with dev evaluation each epoch and the best-dev checkpoint kept."""
     from mmib.training import TrainConfig, Trainer
@@ -207,7 +233,18 @@ def train(
         patience=patience,
         stop_after_epochs=stop_after_epochs,
         max_train_samples=max_train_samples,
+        captions=captions,
+        learning_rate=learning_rate,
+        head_learning_rate=head_learning_rate,
+        final_lr_ratio=final_lr_ratio,
+        logvar_head=logvar_head,
+        kl_warmup_ratio=kl_warmup,
+        threads=threads,
     )
+    if captions is not None and not text_only:
+        overrides["image_source"] = "captions"
+    if caption_pair:
+        overrides["caption_pair"] = True
     if text_only:
         overrides["text_only"] = True
     if no_rr:

@@ -1,6 +1,7 @@
 """``mmib predict``: a file of posts in, one JSON line of predictions per post out.
 
-Input is JSON lines (``{"id": ..., "text": ..., "image": "name.jpg" | null}``; ``id`` defaults to the line
+Input is JSON lines (``{"id": ..., "text": ..., "image": "name.jpg" | null, "caption": ...}``, the caption
+for runs trained with captions; ``id`` defaults to the line
 number, ``image`` is resolved against ``--images``) or a CoNLL file in the benchmark layout (``IMGID:``
 lines name ``<IMGID>.jpg``; the words are joined with spaces and re-tokenised).
 
@@ -45,6 +46,7 @@ class InputPost:
     text: str
     image: str | None
     where: str  # "file:line"
+    caption: str | None = None  # a caption of the image, for runs trained with captions
 
 
 def _read_jsonl(path: Path, counts: PredictCounts) -> Iterator[InputPost]:
@@ -65,7 +67,11 @@ def _read_jsonl(path: Path, counts: PredictCounts) -> Iterator[InputPost]:
             if image is not None and not isinstance(image, str):
                 counts.skipped.append(f'{where}: "image" must be a file name or null')
                 continue
-            yield InputPost(str(item.get("id", number)), item["text"], image, where)
+            caption = item.get("caption")
+            if caption is not None and not isinstance(caption, str):
+                counts.skipped.append(f'{where}: "caption" must be a string or null')
+                continue
+            yield InputPost(str(item.get("id", number)), item["text"], image, where, caption)
 
 
 def _read_conll_posts(path: Path, counts: PredictCounts) -> Iterator[InputPost]:
@@ -131,7 +137,7 @@ def predict_file(
     with output_path.open("a", encoding="utf-8") as out:
 
         def flush() -> None:
-            results = extractor.analyze_many([(post.text, image) for post, image in pending])
+            results = extractor.analyze_many([(post.text, image, post.caption) for post, image in pending])
             for (post, _), result in zip(pending, results, strict=True):
                 out.write(json.dumps({"id": post.post_id, **result.as_dict()}, ensure_ascii=False) + "\n")
             out.flush()
