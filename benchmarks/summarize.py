@@ -1,6 +1,8 @@
-"""Markdown table of every result file in benchmarks/results (the README's Results table).
+"""The README's results block, generated from the result files in benchmarks/results.
 
-python benchmarks/summarize.py
+python benchmarks/summarize.py                 # print the block
+python benchmarks/summarize.py --write-readme  # replace the block between the README's markers
+python benchmarks/summarize.py --check         # exit 1 when the README's block differs (a test runs this)
 """
 
 from __future__ import annotations
@@ -27,24 +29,61 @@ def seed_mean(result: dict, part: str, key: str) -> float:
     return sum(result[part][s][key] for s in seeds) / len(seeds)
 
 
+def image_side(result: dict) -> str:
+    """What the model's image side saw: none (text-only), pixels, captions, or nothing (image-absent)."""
+    if result["variant"].startswith("text-caption-pair"):
+        return "caption as text"
+    if result["variant"] == "text-only":
+        return "none"
+    if result.get("image_source") == "captions":
+        return "BLIP-2 captions"
+    return "pixels" if result["dataset"].startswith("synthetic") else "absent (no images here)"
+
+
+def test_f1(result: dict) -> str:
+    """Mean +- sample std over seeds; a single seed says so rather than showing a zero spread."""
+    if len(result["seeds"]) == 1:
+        return f"{100 * result['test_mean']:.2f} (1 seed)"
+    return f"{100 * result['test_mean']:.2f} +- {100 * result['test_std']:.2f}"
+
+
+def best_epochs(result: dict) -> str:
+    """Best dev epoch / epochs run per seed; ', last' when some seed's best epoch was its last (still rising)."""
+    seeds = [str(s) for s in result["seeds"]]
+    run = result.get("epochs_completed") or {}
+    budget = result.get("hyperparameters", {}).get("epochs")
+    pairs = [(result["best_epoch"][s], run.get(s, budget)) for s in seeds]
+    text = " ".join(f"{best}/{epochs}" for best, epochs in pairs)
+    return text + (" (last)" if any(best == epochs for best, epochs in pairs) else "")
+
+
+def result_files() -> list[Path]:
+    """Result files of trained rows (grid points, which have no test figures, and the beta sweep's points,
+    which have their own figure, are left out)."""
+    return [
+        path
+        for path in sorted(RESULTS.glob("*.json"))
+        if not path.stem.startswith("beta-") and "test_mean" in json.loads(path.read_text())
+    ]
+
+
 def rows() -> list[str]:
     lines = [
-        "| result | task | variant | text encoder | seeds | test P | test R | test F1 (mean +- std) | dev F1 | "
-        "published F1 | train samples/s | peak RSS MB |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| result | task | variant | image side | text encoder | seeds | test P | test R | test F1 | dev F1 | "
+        "best epoch / run | published F1 | train samples/s | peak RSS MB |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for path in sorted(RESULTS.glob("*.json")):
+    for path in result_files():
         result = json.loads(path.read_text())
-        if "test_mean" not in result or path.stem.startswith("beta-"):  # the beta sweep has its own figure
-            continue
         seeds = [str(s) for s in result["seeds"]]
         dataset = next((d for d in ("twitter2015", "twitter2017", "mnre") if d in result["dataset"]), None)
         published = PUBLISHED.get((dataset, result["variant"]), "")
         speed = sorted(result["train_samples_per_second"][s] for s in seeds)[-1]
         lines.append(
-            f"| {path.stem} | {result['task']} | {result['variant']} | {result['text_encoder']} | {len(seeds)} | "
+            f"| {path.stem} | {result['task']} | {result['variant']} | {image_side(result)} | "
+            f"{result['text_encoder']} | {len(seeds)} | "
             f"{100 * seed_mean(result, 'test', 'precision'):.2f} | {100 * seed_mean(result, 'test', 'recall'):.2f} | "
-            f"{100 * result['test_mean']:.2f} +- {100 * result['test_std']:.2f} | {100 * seed_mean(result, 'dev', 'f1'):.2f} | "
+            f"{test_f1(result)} | {100 * seed_mean(result, 'dev', 'f1'):.2f} | {best_epochs(result)} | "
             f"{published} | {speed} | {result['peak_rss_mb']:.0f} |"
         )
     return lines
@@ -104,19 +143,51 @@ def reproducibility_rows() -> list[str]:
             f"| {name} | {check['seed']} | {check['dev_f1_recorded']} | {check['dev_f1_rerun']} | "
             f"{check['test_f1_recorded']} | {check['test_f1_rerun']} | {'yes' if check['within_tolerance'] else 'NO'} |"
         )
+    rerun = set(latest)
+    others = [path.stem for path in result_files() if path.stem not in rerun]
+    agreeing = sum(check["within_tolerance"] for check in latest.values())
+    lines += [
+        "",
+        f"{len(rerun)} of {len(rerun) + len(others)} result files have had one seed rerun "
+        f"({agreeing} of them within 0.1 F1 of the record); not rerun: {', '.join(others) or 'none'}.",
+    ]
     return lines
 
 
-def main() -> None:
+README = RESULTS.parents[1] / "README.md"
+START, END = "<!-- results:start -->", "<!-- results:end -->"
+
+
+def block() -> str:
     parts = [rows(), throughput_rows(), latency_rows(), reproducibility_rows()]
-    text = "\n\n".join("\n".join(part) for part in parts if part)
+    return "\n\n".join("\n".join(part) for part in parts if part)
+
+
+def readme_block(content: str) -> str:
+    """The text between the README's result markers."""
+    if content.count(START) != 1 or content.count(END) != 1:
+        raise SystemExit(f"{README}: expected one {START} and one {END} marker")
+    return content.split(START)[1].split(END)[0].strip("\n")
+
+
+def main() -> None:
+    text = block()
+    if "--check" in sys.argv:
+        if readme_block(README.read_text()) != text:
+            print(
+                "README results block differs from benchmarks/results: run python benchmarks/summarize.py "
+                "--write-readme",
+                file=sys.stderr,
+            )
+            sys.exit(1)
+        print("README results block matches benchmarks/results")
+        return
     if "--write-readme" in sys.argv:
-        readme = RESULTS.parents[1] / "README.md"
-        content = readme.read_text()
-        start, end = "<!-- results:start -->", "<!-- results:end -->"
-        head, rest = content.split(start)
-        _, tail = rest.split(end)
-        readme.write_text(f"{head}{start}\n{text}\n{end}{tail}")
+        content = README.read_text()
+        readme_block(content)
+        head, rest = content.split(START)
+        _, tail = rest.split(END)
+        README.write_text(f"{head}{START}\n{text}\n{END}{tail}")
     print(text)
 
 

@@ -1,0 +1,28 @@
+"""The README's results block is what benchmarks/summarize.py makes of the committed result files."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from tests.conftest import REPO_ROOT
+
+
+def test_readme_results_block_matches_the_result_files():
+    checked = subprocess.run(
+        [sys.executable, "benchmarks/summarize.py", "--check"], cwd=REPO_ROOT, capture_output=True, text=True
+    )
+    assert checked.returncode == 0, checked.stderr
+
+
+def test_one_seed_rows_say_so_and_last_epoch_rows_are_flagged():
+    sys.path.insert(0, str(REPO_ROOT / "benchmarks"))
+    try:
+        import summarize
+    finally:
+        sys.path.pop(0)
+    one_seed = {"seeds": [1], "test_mean": 0.5, "test_std": 0.0}
+    assert summarize.test_f1(one_seed) == "50.00 (1 seed)"
+    flagged = {"seeds": [1, 2], "best_epoch": {"1": 4, "2": 3}, "epochs_completed": {"1": 4, "2": 5}}
+    assert summarize.best_epochs(flagged) == "4/4 3/5 (last)"
+    assert summarize.best_epochs({**flagged, "best_epoch": {"1": 2, "2": 3}}) == "2/4 3/5"
