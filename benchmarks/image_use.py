@@ -14,7 +14,7 @@ import json
 import statistics
 from pathlib import Path
 
-from mmib.analysis.image_use import CATEGORY_NAMES, CONDITIONS, run_image_use
+from mmib.analysis.image_use import CAPTION_CATEGORY_NAMES, CATEGORY_NAMES, CONDITIONS, run_image_use
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -43,15 +43,25 @@ def main() -> None:
         print(f"### {name}: test F1 with true, shuffled and removed images ({seeds})\n")
         print("| instances | n | true images | shuffled | removed | drop shuffled | drop removed |")
         print("|---|---|---|---|---|---|---|")
-        for category in ("all", *CATEGORY_NAMES):
-            values = {c: [r[c][category]["f1"] for r in reports.values()] for c in CONDITIONS}
+        names = {**CATEGORY_NAMES, **CAPTION_CATEGORY_NAMES}
+        first = next(iter(reports.values()))["true"]
+        types = sorted(first["all"].get("per_type_f1", {}))
+        rows = [(c, names.get(c, "all"), None) for c in ("all", *names) if c in first]
+        rows += [("all", f"type {t}", t) for t in types]  # per entity type, over all posts
+        for category, label, entity_type in rows:
+
+            def f1(report: dict, condition: str, category=category, entity_type=entity_type) -> float:
+                part = report[condition][category]
+                return part["f1"] if entity_type is None else part["per_type_f1"].get(entity_type, 0.0)
+
+            values = {c: [f1(r, c) for r in reports.values()] for c in CONDITIONS}
             drops = {
                 c: [t - o for t, o in zip(values["true"], values[c], strict=True)]
                 for c in ("shuffled", "removed")
             }
-            n = next(iter(reports.values()))["true"][category]["instances"]
+            n = first[category]["instances"] if entity_type is None else "-"
             print(
-                f"| {CATEGORY_NAMES.get(category, 'all')} | {n} | {fmt(values['true'])} | {fmt(values['shuffled'])} | "
+                f"| {label} | {n} | {fmt(values['true'])} | {fmt(values['shuffled'])} | "
                 f"{fmt(values['removed'])} | {fmt(drops['shuffled'])} | {fmt(drops['removed'])} |"
             )
         print()

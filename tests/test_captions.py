@@ -156,3 +156,26 @@ def test_caption_states_in_prediction_equal_the_training_cache(tiny_encoder, tmp
     fresh = encoder(["a dog on a beach"])[0].to(torch.float16).float()
     assert torch.equal(first["a dog on a beach"], reread["a dog on a beach"])
     assert torch.equal(fresh, reread["a dog on a beach"])
+
+
+def test_caption_categories_split_posts_by_whether_the_caption_names_a_gold_entity():
+    from mmib.analysis.image_use import caption_categories
+    from mmib.data.records import NerPost
+    from mmib.training.batching import PreparedSplit
+
+    posts = [
+        NerPost(index=0, tokens=["Kobe", "Bryant", "scores"], tags=["B-PER", "I-PER", "O"], image_id="1"),
+        NerPost(index=1, tokens=["Lakers", "win"], tags=["B-ORG", "O"], image_id="2"),
+        NerPost(index=2, tokens=["Paris"], tags=["B-LOC"], image_id="3"),
+    ]
+    captions = ["kobe bryant dunks a ball", "a crowd in an arena", None]
+    prepared = PreparedSplit(
+        "test",
+        posts,
+        [0, 1, 2],
+        [[0], [1], [2]],
+        torch.zeros(3, 1, 4),
+        torch.ones(3, 1, dtype=torch.bool),
+        captions,
+    )
+    assert caption_categories(prepared) == {0: "names", 1: "silent", 2: "absent"}

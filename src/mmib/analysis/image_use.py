@@ -1,8 +1,10 @@
 """Does the model use the image? Scores with the true images, images shuffled across posts, and images removed,
-broken down by the synthetic generator's instance categories (text-decided, image-decided, noisy image).
+broken down by the synthetic generator's instance categories (text-decided, image-decided, noisy image), or,
+on a real benchmark read through captions, by whether the post's caption names one of its gold entities.
 
 On the image-decided instances the text says nothing about the entity type (or relation), so a model that
 reads the image must lose F1 when the image is swapped or taken away; on text-decided ones it should not.
+With captions as the image side, "shuffled" gives each post another post's caption and "removed" none.
 """
 
 from __future__ import annotations
@@ -20,6 +22,11 @@ from mmib.training.evaluation import predict_split, score
 
 CONDITIONS = ("true", "shuffled", "removed")
 CATEGORY_NAMES = {"text": "text-decided", "image": "image-decided", "noise": "noisy image"}
+CAPTION_CATEGORY_NAMES = {
+    "names": "caption names an entity",
+    "silent": "caption names none",
+    "absent": "no usable caption",
+}
 
 
 def read_meta(dataset_folder: Path, split: str) -> dict[int, dict]:
@@ -57,6 +64,22 @@ def removed_images(prepared: PreparedSplit) -> PreparedSplit:
     )
 
 
+def caption_categories(prepared: PreparedSplit) -> dict[int, str]:
+    """Record index -> whether its post's caption names one of the post's gold entities (case-insensitive
+    substring), names none, or is absent (missing or degenerate). NER records only."""
+    from mmib.metrics import extract_spans
+
+    categories = {}
+    for number, record in enumerate(prepared.records):
+        caption = prepared.captions[prepared.post_of_record[number]]
+        if caption is None:
+            categories[record.index] = "absent"
+            continue
+        names = [" ".join(record.tokens[a:b]).lower() for _, a, b in extract_spans(record.tags)]
+        categories[record.index] = "names" if any(n in caption.lower() for n in names) else "silent"
+    return categories
+
+
 def image_use_scores(opened: RunSplit, categories: dict[int, str], seed: int = 0) -> dict:
     """{condition: {category: scores}} with an "all" category; each prediction pass is one full split."""
     task = opened.model.config.task
@@ -70,7 +93,7 @@ def image_use_scores(opened: RunSplit, categories: dict[int, str], seed: int = 0
     for condition, prepared in variants.items():
         predictions = predict_split(opened.model, opened.collator, prepared, opened.train.eval_batch_size)
         report[condition] = {"all": _summary(score(task, records, predictions), len(records))}
-        for category in CATEGORY_NAMES:
+        for category in (*CATEGORY_NAMES, *CAPTION_CATEGORY_NAMES):
             chosen = [i for i, record in enumerate(records) if categories.get(record.index) == category]
             if chosen:
                 scores = score(task, [records[i] for i in chosen], [predictions[i] for i in chosen])
@@ -79,12 +102,15 @@ def image_use_scores(opened: RunSplit, categories: dict[int, str], seed: int = 0
 
 
 def _summary(scores: dict, instances: int) -> dict:
-    return {
+    summary = {
         "precision": scores["precision"],
         "recall": scores["recall"],
         "f1": scores["f1"],
         "instances": instances,
     }
+    if "per_type" in scores:
+        summary["per_type_f1"] = {t: figures["f1"] for t, figures in scores["per_type"].items()}
+    return summary
 
 
 def image_use_markdown(report: dict, title: str) -> str:
@@ -94,11 +120,11 @@ def image_use_markdown(report: dict, title: str) -> str:
         "| instances | n | F1 true images | F1 shuffled | F1 removed | drop shuffled | drop removed |",
         "|---|---|---|---|---|---|---|",
     ]
-    for category in ("all", *CATEGORY_NAMES):
+    for category in ("all", *CATEGORY_NAMES, *CAPTION_CATEGORY_NAMES):
         if category not in report["true"]:
             continue
         true, shuffled, removed = (report[c][category] for c in CONDITIONS)
-        name = CATEGORY_NAMES.get(category, "all")
+        name = {**CATEGORY_NAMES, **CAPTION_CATEGORY_NAMES}.get(category, "all")
         lines.append(
             f"| {name} | {true['instances']} | {100 * true['f1']:.2f} | {100 * shuffled['f1']:.2f} | "
             f"{100 * removed['f1']:.2f} | {100 * (true['f1'] - shuffled['f1']):+.2f} | "
@@ -111,5 +137,8 @@ def run_image_use(run_dir: Path, split: str = "test", seed: int = 0, progress: b
     opened = open_run_split(run_dir, split, progress=progress)
     if opened.model.config.text_only:
         raise ValueError(f"{run_dir} is a text-only run: it has no image branch to test")
-    categories = read_categories(Path(opened.train.data), split)
+    if opened.prepared.captions is not None and opened.model.config.task == "ner":
+        categories = caption_categories(opened.prepared)
+    else:
+        categories = read_categories(Path(opened.train.data), split)
     return image_use_scores(opened, categories, seed)
