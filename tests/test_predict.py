@@ -260,13 +260,13 @@ def test_predict_file_reports_bad_lines_and_resumes(ner_extractor, tmp_path, sam
     assert "invalid JSON" in counts.skipped[0] and "text is empty" in counts.skipped[1]
     assert "not an image" in counts.skipped[2]
     rows = [json.loads(line) for line in output.read_text().splitlines()]
-    assert [r["id"] for r in rows] == ["a", "c", "d", "8"]
+    assert [r["id"] for r in rows] == ["a", "c", "d", 8]  # ids keep their JSON type; default: the line number
     assert [r["image_used"] for r in rows] == [True, False, False, False]
     # a killed run leaves a cut line: it is removed and redone, nothing else is repeated
     output.write_text(output.read_text()[:-25])
     again = predict_file(ner_extractor, posts, output, tmp_path / "images", progress=False)
     assert again.already_done == 3 and again.written == 1
-    assert [json.loads(line)["id"] for line in output.read_text().splitlines()] == ["a", "c", "d", "8"]
+    assert [json.loads(line)["id"] for line in output.read_text().splitlines()] == ["a", "c", "d", 8]
 
 
 def test_predict_command_on_conll(tiny_ner_run, synth_ner, tmp_path):
@@ -294,4 +294,4 @@ def test_predict_command_refuses_a_non_run(tmp_path):
         str(tmp_path / "o"),
     ]
     result = CliRunner().invoke(app, args)
-    assert result.exit_code != 0 and "not a run folder" in result.output
+    assert result.exit_code != 0 and "not a run folder" in str(result.exception)

@@ -14,7 +14,11 @@ import typer
 from mmib.data.discover import load_dataset
 from mmib.data.errors import DataFormatError
 
-app = typer.Typer(help="Multimodal entity and relation extraction with MMIB.", no_args_is_help=True)
+app = typer.Typer(
+    help="Multimodal entity and relation extraction with MMIB. Mistakes end in one 'error:' line (exit 2); "
+    "add --debug anywhere for the traceback.",
+    no_args_is_help=True,
+)
 data_app = typer.Typer(
     help="Datasets: stats, check, synth (read, validate, summarise, generate).", no_args_is_help=True
 )
@@ -111,6 +115,8 @@ def data_check(
     typer.echo(format_stats(stats))
     problems = []
     for split, split_stats in stats["splits"].items():
+        if not dataset.splits[split]:
+            problems.append(f"{split}: {dataset.files[split]} holds no records")
         if split_stats["skipped_records"]:
             problems.append(f"{split}: {len(split_stats['skipped_records'])} malformed record(s) skipped")
         files = split_stats.get("image_files")
@@ -321,7 +327,7 @@ def _extractor(run_dir: Path, ner: Path | None, no_detector: bool):
 
     for folder in (run_dir, ner):
         if folder is not None and not (folder / "model_config.json").exists():
-            raise typer.BadParameter(f"{folder} is not a run folder (no model_config.json)")
+            raise FileNotFoundError(f"{folder}: not a run folder (no model_config.json)")
     return Extractor.load(run_dir, detector=None if no_detector else "default", ner=ner)
 
 
@@ -339,17 +345,29 @@ def predict(
     ] = None,
     ner: NerRunOpt = None,
     no_detector: NoDetectorOpt = False,
+    dedupe: Annotated[
+        bool, typer.Option("--dedupe", help="Keep the first of posts that share an id (else: an error).")
+    ] = False,
 ) -> None:
     """Entities (and relations) for every post of a file, with a progress bar; resumable."""
     from mmib.predict.batch import predict_file
 
-    if not input_path.exists():
-        raise typer.BadParameter(f"{input_path} does not exist", param_hint="--input")
+    if not input_path.is_file():
+        raise FileNotFoundError(f"{input_path}: no such input file (--input)")
+    if images is not None and not images.is_dir():
+        raise FileNotFoundError(f"{images}: no such image folder (--images)")
     counts = predict_file(
-        _extractor(run_dir, ner, no_detector), input_path, output, images, progress=sys.stderr.isatty()
+        _extractor(run_dir, ner, no_detector),
+        input_path,
+        output,
+        images,
+        progress=sys.stderr.isatty(),
+        dedupe=dedupe,
     )
     for problem in counts.skipped:
         typer.echo(f"skipped {problem}", err=True)
+    for problem in counts.image_absent:
+        typer.echo(f"image-absent {problem}", err=True)
     typer.echo(counts.summary())
 
 
@@ -508,5 +526,38 @@ def quickstart(
     typer.echo(format_scores(evaluate_run(out / "mmib-run", "test", progress=False)))
 
 
+
+def user_errors() -> tuple[type[BaseException], ...]:
+    """Exceptions that mean a mistake in what the user gave (a path, a file's content, an option), not a bug."""
+    from mmib.predict.batch import DuplicateIds
+    from mmib.predict.extractor import InputError
+
+    return (
+        DataFormatError,
+        InputError,
+        DuplicateIds,
+        FileNotFoundError,
+        IsADirectoryError,
+        ValueError,
+        OSError,
+    )
+
+
+def main() -> None:
+    """The ``mmib`` entry point: a user mistake ends in one line, ``error: <what> (<file>:<line>)`` and exit
+    code 2; ``--debug`` (anywhere on the line) shows the traceback instead."""
+    debug = "--debug" in sys.argv
+    if debug:
+        sys.argv.remove("--debug")
+    try:
+        app()
+    except user_errors() as error:
+        if debug:
+            raise
+        message = str(error) or type(error).__name__
+        print(f"error: {message.splitlines()[0] if message else message}", file=sys.stderr)
+        sys.exit(2)
+
+
 if __name__ == "__main__":
-    app()
+    main()

@@ -1,8 +1,8 @@
 """Locating the split files of a dataset folder and reading them with the right reader.
 
-Accepted names per split (in ``PATH`` or ``PATH/txt``): ``train.txt``; ``valid.txt``, ``val.txt`` or
-``dev.txt``; ``test.txt``; each optionally prefixed ``ours_`` as in the MNRE release. A single file
-is read as one split named ``all``.
+Accepted names per split (in ``PATH`` or ``PATH/txt``): ``train``; ``dev``, ``val`` or ``valid``; ``test``;
+with the suffix ``.txt``, ``.conll``, ``.tsv`` or ``.bio``; each optionally prefixed ``ours_`` as in the MNRE
+release. A single file is read as one split named ``all``.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from mmib.data.readers import read_conll, read_mnre, sniff_format
 from mmib.data.records import TWITTER_ENTITY_TYPES, LabelVocab, NerPost, ReInstance
 
 SPLITS = ("train", "dev", "test")
+SPLIT_SUFFIXES = (".txt", ".conll", ".tsv", ".bio")
 
 
 @dataclass
@@ -52,13 +53,14 @@ def find_split_files(path: Path) -> dict[str, Path]:
         for folder in (path, path / "txt"):
             for alias in SPLIT_ALIASES[split]:
                 for prefix in ("", "ours_"):
-                    candidate = folder / f"{prefix}{alias}.txt"
-                    if split not in files and candidate.is_file():
-                        files[split] = candidate
+                    for suffix in SPLIT_SUFFIXES:
+                        candidate = folder / f"{prefix}{alias}{suffix}"
+                        if split not in files and candidate.is_file():
+                            files[split] = candidate
     if not files:
         raise FileNotFoundError(
-            f"{path}: no split files found (expected train.txt, valid.txt/val.txt/dev.txt, test.txt, "
-            "optionally prefixed ours_, in the folder or its txt/ subfolder)"
+            f"{path}: no split files found (expected train, dev/val/valid and test files ending in "
+            ".txt, .conll, .tsv or .bio, optionally prefixed ours_, in the folder or its txt/ subfolder)"
         )
     return files
 

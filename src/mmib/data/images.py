@@ -88,6 +88,24 @@ def decode_image(source: Path | str | bytes, max_pixels: int = DEFAULT_MAX_PIXEL
 
 assert not ImageFile.LOAD_TRUNCATED_IMAGES, "truncated images must raise, not load half-grey"
 
+NOT_FOUND = "not found in the image folder"  # said alike for missing files and names that point outside it
+
+
+def inside(folder: Path, name: str) -> Path | None:
+    """``folder / name`` when it lies under ``folder`` once ``..``, absolute names and symlinks are resolved;
+    None otherwise (and for an empty name). The one containment rule for every file named by user data:
+    image ids, crop names, and the image names of ``mmib predict``. A name that points outside is never
+    opened, so what a caller reports for it cannot differ from a missing file."""
+    if not name or not name.strip() or "\0" in name:
+        return None
+    candidate = folder / name
+    try:
+        base = folder.resolve(strict=False)
+        real = candidate.resolve(strict=False)
+    except (OSError, RuntimeError):  # a symlink loop
+        return None
+    return candidate if real != base and real.is_relative_to(base) else None
+
 
 def load_crop_mapping(path: Path) -> dict[str | int, list[str]]:
     """A crop mapping file (``.pth`` via ``torch.load(weights_only=True)`` or ``.json``).
@@ -96,11 +114,21 @@ def load_crop_mapping(path: Path) -> dict[str | int, list[str]]:
     digits become ints so both files behave the same.
     """
     if path.suffix == ".json":
-        raw = json.loads(path.read_text(encoding="utf-8"))
+        try:
+            raw = json.loads(path.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as error:
+            raise ValueError(f"{path}: not a JSON crop mapping ({error})") from None
     else:
         import torch
 
-        raw = torch.load(path, map_location="cpu", weights_only=True)
+        try:
+            raw = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as error:  # pickle refusals come as several exception types, each many lines long
+            first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+            raise ValueError(
+                f"{path}: not a crop mapping that loads safely with weights_only=True ({first}); "
+                "save it as a plain dict of lists of strings, or as .json"
+            ) from None
     if not isinstance(raw, dict):
         raise ValueError(
             f"{path}: crop mapping is a {type(raw).__name__}, expected a dict key -> [crop names]"
@@ -172,6 +200,7 @@ class ImageStore:
     crop_dir: Path | None
     crop_mapping: dict[str | int, list[str]] | None
     max_crops: int = DEFAULT_MAX_CROPS
+    refused: set[Path] = field(default_factory=set)  # names that point outside their folder (never opened)
 
     @classmethod
     def discover(cls, root: Path | str, split: str, max_crops: int = DEFAULT_MAX_CROPS) -> ImageStore:
@@ -194,11 +223,21 @@ class ImageStore:
         mapping = load_crop_mapping(mapping_path) if mapping_path else None
         return cls(root, split, image_dir, crop_dir, mapping, max_crops)
 
+    def _contained(self, folder: Path, name: str) -> Path:
+        """``folder / name``, or, for a name that points outside the folder, a path under the folder that
+        does not exist: it is then counted and reported as missing, exactly like an absent file."""
+        found = inside(folder, name)
+        if found is not None:
+            return found
+        stand_in = folder / "outside-the-folder" / Path(name).name
+        self.refused.add(stand_in)
+        return stand_in
+
     def image_path(self, image_id: str | None) -> Path | None:
         if image_id is None or self.image_dir is None:
             return None
         name = image_id if Path(image_id).suffix else f"{image_id}.jpg"
-        return self.image_dir / name
+        return self._contained(self.image_dir, name)
 
     def crop_names(self, image_id: str | None, index: int) -> list[str] | None:
         """The first m crop names of a post, or None when the mapping has no entry for it."""
@@ -220,7 +259,9 @@ class ImageStore:
         if counts is not None:
             counts.posts_without_image += self.image_path(image_id) is None
             counts.posts_without_crop_entry += crop_names is None and self.crop_mapping is not None
-        crop_paths = [self.crop_dir / n if self.crop_dir else None for n in (crop_names or [])]
+        crop_paths = [
+            self._contained(self.crop_dir, n) if self.crop_dir else None for n in (crop_names or [])
+        ]
         return [self.image_path(image_id), *crop_paths, *[None] * (self.max_crops - len(crop_paths))]
 
     def load(self, image_id: str | None, index: int, counts: ImageCounts | None = None) -> PostVisuals:
@@ -235,9 +276,9 @@ def _try_load(path: Path | None, counts: ImageCounts | None, kind: str) -> Image
         return None
     try:
         image = decode_image(path)
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
         if counts is not None:
-            counts.record(path, kind, "missing")
+            counts.record(path, kind, "missing", NOT_FOUND)
         return None
     except ImageUnreadable as error:
         if counts is not None:

@@ -19,7 +19,7 @@ from pathlib import Path
 from mmib.data.errors import DataFormatError, SkippedRecord
 from mmib.data.records import Entity, NerPost, ReInstance
 
-_TAG_PATTERN = re.compile(r"^(O|[BI]-[A-Za-z][A-Za-z0-9_.]*)$")
+_TAG_PATTERN = re.compile(r"^(O|[BI]-[A-Za-z][A-Za-z0-9_.\-]*)$")  # types may hold hyphens: B-work-of-art
 _IMGID_PREFIX = "IMGID:"
 
 
@@ -33,8 +33,18 @@ class ReadResult:
 
 
 def _numbered_lines(path: Path) -> Iterator[tuple[int, str]]:
-    with path.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
+    """Lines without their line ends; a UTF-8 byte-order mark is dropped, invalid UTF-8 names its line."""
+    with path.open("rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            try:
+                line = raw.decode("utf-8-sig" if number == 1 else "utf-8")
+            except UnicodeDecodeError as error:
+                raise DataFormatError(
+                    path,
+                    number,
+                    f"invalid UTF-8 (byte {raw[error.start]:#04x} at column {error.start + 1})",
+                    "UTF-8 text",
+                ) from None
             yield number, line.rstrip("\r\n")
 
 
@@ -74,7 +84,12 @@ def _parse_conll_block(path: Path, block: list[tuple[int, str]], allowed_types: 
             raise DataFormatError(path, number, "IMGID line inside a post", "a blank line before IMGID:")
         if "\t" not in line:
             raise DataFormatError(path, number, f"no tab in {line!r}", "token<TAB>tag")
-        token, tag = line.rsplit("\t", 1)
+        if line.count("\t") > 1:
+            columns = line.count("\t") + 1
+            raise DataFormatError(
+                path, number, f"{columns} tab-separated columns in {line!r}", "token<TAB>tag"
+            )
+        token, tag = line.split("\t")
         tag = tag.strip()
         # Tokens are kept as written: Twitter-2015 has tokens that are a lone no-break space.
         if not token.strip(" "):

@@ -8,7 +8,14 @@ from pathlib import Path
 from tqdm import tqdm
 
 from mmib.data.discover import Dataset
-from mmib.data.images import ImageCounts, ImageStore, ImageUnreadable, audit_crop_mapping, decode_image
+from mmib.data.images import (
+    NOT_FOUND,
+    ImageCounts,
+    ImageStore,
+    ImageUnreadable,
+    audit_crop_mapping,
+    decode_image,
+)
 from mmib.data.records import bio_spans
 
 
@@ -28,8 +35,8 @@ def check_images(dataset: Dataset, split: str, progress: bool = True) -> ImageCo
         try:
             decode_image(path)
             counts.record(path, kind, "found")
-        except FileNotFoundError:
-            counts.record(path, kind, "missing")
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+            counts.record(path, kind, "missing", NOT_FOUND)
         except ImageUnreadable as error:
             counts.record(path, kind, "unreadable", error.reason)
     return counts

@@ -155,7 +155,7 @@ class ImageFeatureCache:
         for path in dict.fromkeys(paths):
             try:
                 digests[path] = file_digest(path)
-            except FileNotFoundError:
+            except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
                 digests[path] = None
                 self.counts.missing += 1
         wanted = {d for d in digests.values() if d is not None}

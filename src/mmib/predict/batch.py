@@ -20,6 +20,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from mmib.data.errors import DataFormatError
+from mmib.data.images import NOT_FOUND, inside
 from mmib.data.readers import read_conll
 from mmib.predict.extractor import Extractor, InputError, check_text, open_image
 
@@ -32,6 +33,7 @@ class PredictCounts:
     already_done: int = 0
     skipped: list[str] = field(default_factory=list)  # "file:line: reason"
     image_missing: int = 0  # posts that name an image not found on disk (predicted without it)
+    image_absent: list[str] = field(default_factory=list)  # "file:line: reason" of each such post
 
     def summary(self) -> str:
         return (
@@ -42,7 +44,7 @@ class PredictCounts:
 
 @dataclass
 class InputPost:
-    post_id: str
+    post_id: str | int  # as the input gave it (a JSON string or number); the line number when absent
     text: str
     image: str | None
     where: str  # "file:line"
@@ -71,7 +73,11 @@ def _read_jsonl(path: Path, counts: PredictCounts) -> Iterator[InputPost]:
             if caption is not None and not isinstance(caption, str):
                 counts.skipped.append(f'{where}: "caption" must be a string or null')
                 continue
-            yield InputPost(str(item.get("id", number)), item["text"], image, where, caption)
+            post_id = item.get("id", number)
+            if not isinstance(post_id, str | int) or isinstance(post_id, bool):
+                counts.skipped.append(f'{where}: "id" must be a string or an integer')
+                continue
+            yield InputPost(post_id, item["text"], image, where, caption)
 
 
 def _read_conll_posts(path: Path, counts: PredictCounts) -> Iterator[InputPost]:
@@ -96,15 +102,44 @@ def read_posts(path: Path, counts: PredictCounts) -> Iterator[InputPost]:
     return _read_conll_posts(path, counts)
 
 
+def id_key(post_id: object) -> str:
+    """Ids compare with their JSON type: 3 and "3" are different posts."""
+    return json.dumps(post_id)
+
+
+class DuplicateIds(ValueError):
+    """Two input lines share an id (and ``--dedupe`` was not given)."""
+
+
+def check_duplicates(posts: list[InputPost], dedupe: bool, counts: PredictCounts) -> list[InputPost]:
+    """The posts with unique ids. A repeated id is an error naming both lines, or, with ``dedupe``, the later
+    line is skipped and reported."""
+    first_seen: dict[str, InputPost] = {}
+    kept = []
+    for post in posts:
+        key = id_key(post.post_id)
+        if key in first_seen:
+            message = f"{post.where}: id {key} repeats the id of {first_seen[key].where}"
+            if not dedupe:
+                raise DuplicateIds(
+                    f"{message} (give each post its own id, or pass --dedupe to keep the first)"
+                )
+            counts.skipped.append(f"{message}; skipped (--dedupe)")
+            continue
+        first_seen[key] = post
+        kept.append(post)
+    return kept
+
+
 def done_ids(output: Path) -> set[str]:
-    """Ids already in the output; a last line cut short by a killed run is removed."""
+    """Ids (as :func:`id_key`) already in the output; a last line cut short by a killed run is removed."""
     if not output.exists():
         return set()
     lines = output.read_text(encoding="utf-8").splitlines(keepends=True)
     ids, good = set(), []
     for line in lines:
         try:
-            ids.add(str(json.loads(line)["id"]))
+            ids.add(id_key(json.loads(line)["id"]))
             good.append(line if line.endswith("\n") else line + "\n")
         except (json.JSONDecodeError, KeyError, TypeError):
             break  # only the last line can be cut short; stop at the first broken one
@@ -113,13 +148,18 @@ def done_ids(output: Path) -> set[str]:
     return ids
 
 
-def _resolve_image(name: str | None, images: Path | None, counts: PredictCounts) -> Path | None:
-    if name is None:
+def _resolve_image(post: InputPost, images: Path | None, counts: PredictCounts) -> Path | None:
+    """The post's image file. With ``--images`` the name must lie inside that folder (the containment rule of
+    :func:`mmib.data.images.inside`); a name outside it is reported exactly like a missing file."""
+    if post.image is None:
         return None
-    path = Path(name) if images is None else images / name
-    if path.exists():
+    path = (
+        (Path(post.image) if post.image.strip() else None) if images is None else inside(images, post.image)
+    )
+    if path is not None and path.is_file():
         return path
     counts.image_missing += 1
+    counts.image_absent.append(f"{post.where}: image {post.image!r} {NOT_FOUND}; predicted from the text")
     return None
 
 
@@ -129,8 +169,12 @@ def predict_file(
     output_path: Path,
     images: Path | None = None,
     progress: bool = True,
+    dedupe: bool = False,
 ) -> PredictCounts:
+    """Predict every post of ``input_path`` into ``output_path`` (JSON lines, resumable). Raises
+    :class:`DuplicateIds` before predicting anything when two lines share an id (unless ``dedupe``)."""
     counts = PredictCounts()
+    posts = check_duplicates(list(read_posts(input_path, counts)), dedupe, counts)
     finished = done_ids(output_path)
     output_path.parent.mkdir(parents=True, exist_ok=True)
     pending: list[tuple[InputPost, object]] = []
@@ -145,18 +189,18 @@ def predict_file(
             bar.update(len(pending))
             pending.clear()
 
-        bar = tqdm(desc="predicting", unit="post", disable=not progress)
-        for post in read_posts(input_path, counts):
-            if post.post_id in finished:
+        bar = tqdm(total=len(posts), desc="predicting", unit="post", disable=not progress)
+        for post in posts:
+            if id_key(post.post_id) in finished:
                 counts.already_done += 1
+                bar.update(1)
                 continue
             try:
                 check_text(post.text, extractor.max_chars)
-                image = open_image(_resolve_image(post.image, images, counts))
+                image = open_image(_resolve_image(post, images, counts))
             except InputError as error:
                 counts.skipped.append(f"{post.where}: {error}")
                 continue
-            finished.add(post.post_id)
             pending.append((post, image))
             if len(pending) >= extractor.batch_size:
                 flush()

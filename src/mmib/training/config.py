@@ -57,6 +57,7 @@ class TrainConfig:
     max_train_samples: int | None = None  # first N training records (smoke runs only)
     stop_after_epochs: int | None = None  # end this process after N epochs; --resume continues
     threads: int | None = None  # torch intra-op threads; default: all cores
+    log_every: int = 50  # without a terminal (logs), a progress line every N training steps (0: none)
 
     @classmethod
     def from_yaml(cls, path: Path | str) -> TrainConfig:

@@ -34,12 +34,14 @@ def open_run_split(
     run_dir: Path | str, split: str = "test", data: str | None = None, progress: bool = True
 ) -> RunSplit:
     run_dir = Path(run_dir)
+    if not (run_dir / "train_config.json").is_file() or not (run_dir / "model_config.json").is_file():
+        raise FileNotFoundError(f"{run_dir}: not a run folder (no train_config.json / model_config.json)")
     train = TrainConfig(**json.loads((run_dir / "train_config.json").read_text()))
+    dataset = load_dataset(data or train.data, image_root=train.images)
+    if split not in dataset.splits:  # checked before the model loads: a typo costs no waiting
+        raise ValueError(f"{dataset.path} has no {split!r} split (has {', '.join(dataset.splits)})")
     model, tokenizer = load_run(run_dir)
     config = model.config
-    dataset = load_dataset(data or train.data, image_root=train.images)
-    if split not in dataset.splits:
-        raise ValueError(f"{dataset.path} has no {split!r} split (has {', '.join(dataset.splits)})")
     cache, captions = image_side(config, train.captions, train.feature_cache)
     prepared = prepare_split(
         dataset, split, cache, config.image_feature_dim, config.max_crops, progress, captions

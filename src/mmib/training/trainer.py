@@ -171,6 +171,12 @@ class Trainer:
         if train.threads:
             torch.set_num_threads(train.threads)
         dataset = load_dataset(train.data, image_root=train.images)
+        for split in ("train", "dev"):
+            if not dataset.splits.get(split):
+                where = dataset.files.get(split, dataset.path)
+                raise ValueError(
+                    f"{where}: no {split} records; training needs a non-empty train and dev split"
+                )
         if train.max_train_samples:
             dataset.splits["train"] = dataset.splits["train"][: train.max_train_samples]
         feature_dim = image_feature_dim(train)
@@ -178,10 +184,17 @@ class Trainer:
             model_config = MMIBConfig.load(self.run_dir / "model_config.json")
         else:
             model_config = model_config_for(train, dataset, feature_dim)
+        if resume and not (self.run_dir / "last.pt").exists():
+            # Stopped before its first epoch ended: nothing to continue from. Seeds make a fresh start the
+            # same run, so start it again rather than fail.
+            print(
+                f"{self.run_dir}: no epoch had finished before the stop; starting the run again", flush=True
+            )
+            resume = False
         set_seed(train.seed)
         model, tokenizer = build_model(model_config)
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        if not resume:
+        if not resume:  # a fresh run, or one restarted because no epoch had finished
             model_config.save(self.run_dir / "model_config.json")
             (self.run_dir / "train_config.json").write_text(json.dumps(train.to_dict(), indent=2) + "\n")
             save_encoder_files(model, tokenizer, self.run_dir)
@@ -254,7 +267,7 @@ class Trainer:
             unit="batch",
             disable=not self.progress,
         )
-        for posts in bar:
+        for step, posts in enumerate(bar, start=1):
             if self.kl_warmup_steps:  # beta_i ramps linearly from 0 to its value over the warm-up steps
                 model.kl_scale = min(1.0, scheduler.last_epoch / self.kl_warmup_steps)
             batch = collator(split, posts)
@@ -268,6 +281,14 @@ class Trainer:
             for key, value in {"loss": output.loss.item(), **output.parts}.items():
                 totals[key] = totals.get(key, 0.0) + value
             bar.set_postfix(loss=f"{output.loss.item():.3f}")
+            every = self.train_config.log_every
+            if not self.progress and every and (step % every == 0 or step == len(batches)):
+                elapsed = time.perf_counter() - start  # logs have no progress bar: a plain line instead
+                print(
+                    f"epoch {state.epoch + 1} step {step}/{len(batches)}: loss {totals['loss'] / step:.4f} "
+                    f"({elapsed:.0f} s)",
+                    flush=True,
+                )
         state.train_seconds += time.perf_counter() - start
         state.epoch += 1
         return {k: v / max(1, len(batches)) for k, v in totals.items()}
