@@ -126,6 +126,23 @@ def latency_rows() -> list[str]:
     return lines
 
 
+def serving_rows() -> list[str]:
+    path = RESULTS / "serving.json"
+    if not path.exists():
+        return []
+    result = json.loads(path.read_text())
+    return [
+        f"Serving (`benchmarks/serving.py`, run `{result['run']}`, {result['posts']} synthetic test posts with "
+        f"images, whole image, no detector; requests batched by the server):",
+        "",
+        "| offline batched posts/s (batch) | `mmib serve`, 1 client | `mmib serve`, 8 clients | 8 clients / offline |",
+        "|---|---|---|---|",
+        f"| {result['offline_batched_posts_per_second']} ({result['offline_batch_size']}) | "
+        f"{result['server_1_client_posts_per_second']} | {result['server_8_clients_posts_per_second']} | "
+        f"{100 * result['server_8_clients_share_of_offline']:.0f} % |",
+    ]
+
+
 def reproducibility_rows() -> list[str]:
     """The latest check of each result file (benchmarks/reproduce.py appends one per rerun)."""
     path = RESULTS / "reproducibility.json"
@@ -159,7 +176,7 @@ START, END = "<!-- results:start -->", "<!-- results:end -->"
 
 
 def block() -> str:
-    parts = [rows(), throughput_rows(), latency_rows(), reproducibility_rows()]
+    parts = [rows(), throughput_rows(), latency_rows(), serving_rows(), reproducibility_rows()]
     return "\n\n".join("\n".join(part) for part in parts if part)
 
 

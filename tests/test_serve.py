@@ -167,3 +167,69 @@ def test_page_in_headless_chromium(served, extractor, tmp_path):
         page.wait_for_selector("body[data-state=error]", timeout=30_000)
         assert "text is empty" in page.inner_text("#error")
         browser.close()
+
+
+# ---- JSON API, streaming cap, batching ------------------------------------------------------------------
+
+
+def test_json_body_with_base64_image_equals_multipart(client):
+    import base64
+
+    text = "Fezai won the cup at Tifeele Restor"
+    image = _png()
+    as_json = client.post("/predict", json={"text": text, "image": base64.b64encode(image).decode()})
+    as_form = client.post("/predict", data={"text": text}, files={"image": ("a.png", image, "image/png")})
+    assert as_json.status_code == as_form.status_code == 200
+    assert as_json.json() == as_form.json() and as_json.json()["image_used"] is True
+    plain = client.post("/predict", json={"text": text, "image": None})
+    assert plain.status_code == 200 and plain.json()["image_used"] is False
+
+
+@pytest.mark.parametrize(
+    ("body", "headers", "status", "message"),
+    [
+        (b"{not json", {"content-type": "application/json"}, 422, "not valid JSON"),
+        (b'{"image": null}', {"content-type": "application/json"}, 422, 'the "text" field is missing'),
+        (b'["a list"]', {"content-type": "application/json"}, 422, "must be an object"),
+        (b'{"text": "ok", "image": "%%%"}', {"content-type": "application/json"}, 422, "not valid base64"),
+        (b'{"text": 5}', {"content-type": "application/json"}, 422, '"text" must be a string'),
+        (b'{"text": "a\\u0000b"}', {"content-type": "application/json"}, 422, "control character U+0000"),
+        (b"text=hello", {"content-type": "text/plain"}, 415, "send JSON"),
+    ],
+)
+def test_malformed_bodies_say_what_to_send(client, body, headers, status, message):
+    response = client.post("/predict", content=body, headers=headers)
+    assert response.status_code == status and message in response.json()["detail"], response.text
+
+
+def test_oversized_bodies_are_refused_with_413(client):
+    huge_text = client.post("/predict", json={"text": "x" * 1_000_000})
+    assert huge_text.status_code == 413 and "request body is larger" in huge_text.json()["detail"]
+
+    sent = []
+
+    def chunks():  # a chunked upload (no Content-Length): the cap holds as the bytes arrive
+        for _ in range(80):
+            sent.append(1)
+            yield b"0" * 65536
+
+    streamed = client.post("/predict", content=chunks(), headers={"content-type": "application/json"})
+    assert streamed.status_code == 413
+
+
+def test_concurrent_requests_are_batched_and_equal_single_predictions(extractor):
+    import asyncio
+
+    from mmib.predict.serve import MicroBatcher, PostRequest
+    from mmib.predict.tokenize import tokenize_post
+
+    texts = [f"Fezai number {i} met Tifeele Restor" for i in range(8)]
+    batcher = MicroBatcher(extractor, batch_size=8, max_wait=0.5)
+
+    async def all_at_once():
+        posts = [PostRequest(t, tokenize_post(t)) for t in texts]
+        return await asyncio.gather(*(batcher.submit(p) for p in posts))
+
+    results = asyncio.run(all_at_once())
+    assert max(batcher.batches) > 1 and sum(batcher.batches) == 8
+    assert [r.entities for r in results] == [extractor.analyze(t).entities for t in texts]

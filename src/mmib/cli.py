@@ -177,19 +177,40 @@ def train(
     text_only: Annotated[bool, typer.Option("--text-only", help="Encoder + head, no image branch.")] = False,
     no_rr: Annotated[bool, typer.Option("--no-rr", help="Without the refinement regulariser.")] = False,
     no_ar: Annotated[bool, typer.Option("--no-ar", help="Without the alignment regulariser.")] = False,
-    beta1: Annotated[float | None, typer.Option("--beta1")] = None,
-    beta2: Annotated[float | None, typer.Option("--beta2")] = None,
-    epochs: Annotated[int | None, typer.Option("--epochs")] = None,
-    batch_size: Annotated[int | None, typer.Option("--batch-size")] = None,
-    seed: Annotated[int | None, typer.Option("--seed")] = None,
-    text_encoder: Annotated[str | None, typer.Option("--text-encoder")] = None,
-    image_encoder: Annotated[str | None, typer.Option("--image-encoder")] = None,
-    images: Annotated[str | None, typer.Option("--images", help="Image root.")] = None,
-    patience: Annotated[int | None, typer.Option("--patience")] = None,
+    beta1: Annotated[
+        float | None, typer.Option("--beta1", help="Weight of KL(Z^T), eq. 14 (default 0.1).")
+    ] = None,
+    beta2: Annotated[
+        float | None, typer.Option("--beta2", help="Weight of KL(Z^V), eq. 14 (default 0.1).")
+    ] = None,
+    epochs: Annotated[int | None, typer.Option("--epochs", help="Epoch budget (default 10).")] = None,
+    batch_size: Annotated[
+        int | None, typer.Option("--batch-size", help="Posts per step (default 8).")
+    ] = None,
+    seed: Annotated[
+        int | None, typer.Option("--seed", help="Seed of everything random (default 13).")
+    ] = None,
+    text_encoder: Annotated[
+        str | None,
+        typer.Option("--text-encoder", help="HF name or folder (default all-MiniLM-L6-v2, offline)."),
+    ] = None,
+    image_encoder: Annotated[
+        str | None,
+        typer.Option("--image-encoder", help="efficientnet-lite0 (offline default) or resnet50:WEIGHTS."),
+    ] = None,
+    images: Annotated[
+        str | None, typer.Option("--images", help="Image root (default: the dataset folder).")
+    ] = None,
+    patience: Annotated[
+        int | None,
+        typer.Option("--patience", help="Stop after N epochs without a better dev F1 (default 3)."),
+    ] = None,
     stop_after_epochs: Annotated[
         int | None, typer.Option("--stop-after-epochs", help="End after N epochs; --resume continues.")
     ] = None,
-    max_train_samples: Annotated[int | None, typer.Option("--max-train-samples")] = None,
+    max_train_samples: Annotated[
+        int | None, typer.Option("--max-train-samples", help="First N training records (smoke runs).")
+    ] = None,
     captions: Annotated[
         str | None,
         typer.Option(
@@ -217,7 +238,9 @@ def train(
     ] = None,
     threads: Annotated[int | None, typer.Option("--threads", help="torch CPU threads.")] = None,
 ) -> None:
-    """Train MMIB (or an ablation) with dev evaluation each epoch and the best-dev checkpoint kept."""
+    """Train MMIB (or an ablation) with dev evaluation each epoch and the best-dev checkpoint kept.
+
+    Flags override the YAML config; a flag's default applies when neither sets a value."""
     from mmib.training import TrainConfig, Trainer
 
     if resume is not None:
@@ -524,7 +547,13 @@ def quickstart(
         f"({summary['train_samples_per_second']} samples/s); best dev F1 {summary['best_dev_f1']:.4f}"
     )
     typer.echo(format_scores(evaluate_run(out / "mmib-run", "test", progress=False)))
-
+    run, data = out / "mmib-run", out / "synth-ner"
+    typer.echo(
+        f"\nthe trained run is in {run}. Next:\n"
+        f"  mmib predict {run} --input {data}/test.txt --images {data}/synth_images --output predictions.jsonl\n"
+        f"  mmib serve {run} --port 8000          # web demo and JSON API on http://127.0.0.1:8000\n"
+        f"  mmib analyze image-use {run}          # F1 with true, shuffled and removed images"
+    )
 
 
 def user_errors() -> tuple[type[BaseException], ...]:
@@ -543,12 +572,23 @@ def user_errors() -> tuple[type[BaseException], ...]:
     )
 
 
+def quiet_transformers(debug: bool) -> None:
+    """Every command loads a text encoder; transformers' weight-loading bar and notices are noise there."""
+    import os
+
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "info" if debug else "error")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    if not debug:
+        os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
+
+
 def main() -> None:
     """The ``mmib`` entry point: a user mistake ends in one line, ``error: <what> (<file>:<line>)`` and exit
     code 2; ``--debug`` (anywhere on the line) shows the traceback instead."""
     debug = "--debug" in sys.argv
     if debug:
         sys.argv.remove("--debug")
+    quiet_transformers(debug)
     try:
         app()
     except user_errors() as error:

@@ -37,6 +37,7 @@ from mmib.training.checkpoint import load_run
 logger = logging.getLogger(__name__)
 
 ImageInput = str | Path | bytes | Image.Image | None
+CONTROL_CHARACTERS = frozenset(chr(c) for c in (*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20), 0x7F))
 MAX_CHARS = 5000  # a tweet is at most 280 characters; far longer input is almost surely a mistake
 
 
@@ -110,6 +111,9 @@ def check_text(text: str, max_chars: int = MAX_CHARS) -> list[Token]:
         raise InputError(f"text must be a string, got {type(text).__name__}")
     if len(text) > max_chars:
         raise InputError(f"text is {len(text)} characters long; the limit is {max_chars}")
+    control = next((c for c in text if c in CONTROL_CHARACTERS), None)
+    if control is not None:  # NUL and friends are no words: refused rather than tagged
+        raise InputError(f"text contains the control character U+{ord(control):04X}")
     tokens = tokenize_post(text)
     if not tokens:
         raise InputError("text is empty (no words to tag)")

@@ -2,57 +2,214 @@
 
     GET  /         the demo page (type a post, drop an image, see entities, object boxes and relations)
     GET  /info     what the loaded run is (task, variant, encoders, detector, limits)
-    POST /predict  multipart form: text, image (optional file), head and tail (optional, MRE runs)
+    POST /predict  either application/json {"text": ..., "image": <base64 or null>, "caption", "head", "tail"}
+                   or multipart/form-data with the same fields (image as a file), or a plain url-encoded
+                   form without an image
 
-Bad input gets a 4xx with a one-line ``detail``: 413 for an upload over the cap, 415 for a file that is
-not an image, 422 for empty or over-long text or an entity not in the text.
+Bad input gets a 4xx with a one-line ``detail`` that says what to send: 413 for a body over the cap
+(enforced as the bytes arrive, before anything reaches the disk), 415 for a file that is not an image or
+a body of another type, 422 for malformed JSON, missing or empty text, over-long text, or an entity not in
+the text.
+
+Concurrent requests are batched: each waits at most ``max_wait_ms`` for others to join it, and up to
+``batch_size`` posts go through the networks together (the offline batch path, :meth:`Extractor.analyze_many`),
+so eight clients get close to the offline batched rate instead of one post at a time.
 """
 
 from __future__ import annotations
 
+import asyncio
+import base64
+import binascii
+import json
+import queue
 import threading
+import time
+from collections.abc import AsyncGenerator
+from concurrent.futures import Future
+from dataclasses import dataclass, field
 from importlib import resources
-from typing import Annotated
+from urllib.parse import parse_qsl
 
-from fastapi import FastAPI, File, Form, HTTPException, UploadFile
+from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import HTMLResponse
+from starlette.datastructures import UploadFile
+from starlette.formparsers import MultiPartException, MultiPartParser
 
 from mmib.data.images import ImageUnreadable, decode_image
-from mmib.predict.extractor import Extractor, InputError, PostPrediction, check_text
+from mmib.predict.extractor import Extractor, InputError, PostPrediction, check_caption, check_text
 
 IMAGE_TYPES = {"image/jpeg", "image/png", "image/gif", "image/webp", "image/bmp", "image/tiff"}
-CHUNK = 1 << 16
+TEXT_ROOM = 1 << 16  # what a body may hold beside the image: the text, other fields, multipart headers
+HOW_TO_SEND = (
+    'send JSON {"text": "...", "image": "<base64>" or null} or multipart/form-data with a text field and an '
+    "optional image file"
+)
 
 
-def _read_capped(upload: UploadFile, limit: int) -> bytes:
-    data = bytearray()
-    while chunk := upload.file.read(CHUNK):
-        data.extend(chunk)
-        if len(data) > limit:
-            raise HTTPException(413, f"image upload is larger than the {limit / 2**20:.1f} MB limit")
-    return bytes(data)
+@dataclass
+class PostRequest:
+    """One /predict request, parsed and checked."""
+
+    text: str
+    tokens: list
+    picture: object = None  # PIL image or None
+    caption: str | None = None
+    head: str | None = None
+    tail: str | None = None
+    notes: list[str] = field(default_factory=list)
 
 
-def _decode_upload(upload: UploadFile, limit: int):
-    if upload.content_type not in IMAGE_TYPES:
+async def read_capped(request: Request, limit: int) -> bytes:
+    """The request body, refused with 413 as soon as it passes ``limit`` bytes (a declared Content-Length
+    over the limit is refused before any byte is read)."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise HTTPException(413, f"request body is larger than the {limit / 2**20:.1f} MB limit")
+    body = bytearray()
+    async for chunk in request.stream():
+        body.extend(chunk)
+        if len(body) > limit:
+            raise HTTPException(413, f"request body is larger than the {limit / 2**20:.1f} MB limit")
+    return bytes(body)
+
+
+def decode_picture(data: bytes, name: str, content_type: str | None, limit: int):
+    if content_type is not None and content_type not in IMAGE_TYPES:
         raise HTTPException(
             415,
-            f"{upload.filename!r} is {upload.content_type or 'of unknown type'}; send a JPEG, PNG, GIF, WebP, BMP or TIFF image",
+            f"{name!r} is {content_type or 'of unknown type'}; send a JPEG, PNG, GIF, WebP, BMP or TIFF image",
         )
-    data = _read_capped(upload, limit)
     if not data:
-        raise HTTPException(415, f"{upload.filename!r} is empty")
+        raise HTTPException(415, f"{name!r} is empty")
+    if len(data) > limit:
+        raise HTTPException(413, f"image upload is larger than the {limit / 2**20:.1f} MB limit")
     try:
         return decode_image(data)
     except ImageUnreadable as error:
-        raise HTTPException(415, f"{upload.filename!r} is not a readable image: {error.reason}") from None
+        raise HTTPException(415, f"{name!r} is not a readable image: {error.reason}") from None
 
 
-def create_app(extractor: Extractor, max_upload_bytes: int = 10 * 2**20) -> FastAPI:
+def optional_string(fields: dict, key: str) -> str | None:
+    value = fields.get(key)
+    if value is not None and not isinstance(value, str):
+        raise HTTPException(422, f'"{key}" must be a string or null; {HOW_TO_SEND}')
+    return value or None
+
+
+async def parse_json(body: bytes, image_limit: int) -> tuple[dict, object]:
+    try:
+        fields = json.loads(body)
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise HTTPException(422, f"the body is not valid JSON ({error}); {HOW_TO_SEND}") from None
+    if not isinstance(fields, dict):
+        raise HTTPException(422, f"the JSON body must be an object; {HOW_TO_SEND}")
+    picture = None
+    encoded = optional_string(fields, "image")
+    if encoded is not None:
+        try:
+            data = base64.b64decode(encoded, validate=True)
+        except (binascii.Error, ValueError):
+            raise HTTPException(422, f'"image" is not valid base64; {HOW_TO_SEND}') from None
+        picture = decode_picture(data, "image", None, image_limit)
+    return fields, picture
+
+
+async def parse_multipart(request: Request, body: bytes, image_limit: int) -> tuple[dict, object]:
+    async def stream() -> AsyncGenerator[bytes, None]:
+        yield body
+
+    try:  # the body is already in memory and capped: parts may be as large as the body
+        form = await MultiPartParser(request.headers, stream(), max_part_size=len(body) + 1).parse()
+    except MultiPartException as error:
+        raise HTTPException(422, f"malformed multipart body ({error.message}); {HOW_TO_SEND}") from None
+    fields = {key: value for key, value in form.items() if isinstance(value, str)}
+    upload = form.get("image")
+    picture = None
+    if isinstance(upload, UploadFile) and upload.filename:
+        data = await upload.read()
+        picture = decode_picture(data, upload.filename, upload.content_type, image_limit)
+    return fields, picture
+
+
+class MicroBatcher:
+    """Collects concurrent posts into batches for :meth:`Extractor.analyze_many`, run one batch at a time by a
+    worker thread. Each post waits at most ``max_wait`` seconds for company.
+
+    A thread rather than an asyncio task: the networks block, and a thread serves every event loop alike
+    (uvicorn's, or each request's in a test client).
+    """
+
+    def __init__(self, extractor: Extractor, batch_size: int, max_wait: float) -> None:
+        self.extractor = extractor
+        self.batch_size = batch_size
+        self.max_wait = max_wait
+        self.queue: queue.Queue = queue.Queue()
+        self.lock = threading.Lock()  # the networks run one batch at a time: the CPU is the bottleneck
+        self.batches: list[int] = []  # sizes of the batches run, for tests and the benchmark
+        threading.Thread(target=self._worker, name="mmib-batcher", daemon=True).start()
+
+    async def submit(self, post: PostRequest) -> PostPrediction:
+        future: Future = Future()
+        self.queue.put((post, future))
+        return await asyncio.wrap_future(future)
+
+    def _worker(self) -> None:
+        while True:
+            items = [self.queue.get()]
+            deadline = time.monotonic() + self.max_wait
+            while len(items) < self.batch_size and (left := deadline - time.monotonic()) > 0:
+                try:
+                    items.append(self.queue.get(timeout=left))
+                except queue.Empty:
+                    break
+            self.batches.append(len(items))
+            try:
+                outcomes = self._run([post for post, _ in items])
+            except Exception as error:  # a bug must reach the requests, not kill the worker
+                outcomes = [error] * len(items)
+            for (_, future), outcome in zip(items, outcomes, strict=True):
+                if isinstance(outcome, Exception):
+                    future.set_exception(outcome)
+                else:
+                    future.set_result(outcome)
+
+    def _run(self, posts: list[PostRequest]) -> list[PostPrediction | Exception]:
+        with self.lock:
+            try:
+                return list(self.extractor.analyze_many([(p.text, p.picture, p.caption) for p in posts]))
+            except InputError:  # one bad post: score the others alone so that only it fails
+                return [self._one(post) for post in posts]
+
+    def _one(self, post: PostRequest) -> PostPrediction | Exception:
+        try:
+            return self.extractor.analyze(post.text, post.picture, post.caption)
+        except InputError as error:
+            return error
+
+    def relations(self, post: PostRequest) -> PostPrediction:
+        """An MRE request for one given head and tail (not batched: it has its own pair)."""
+        with self.lock:
+            sees = (post.picture is not None and self.extractor.image_encoder is not None) or (
+                post.caption is not None and self.extractor.caption_encoder is not None
+            )
+            result = PostPrediction(post.text, post.tokens, image_used=sees)
+            result.relations = self.extractor.relations(
+                post.text, post.picture, post.head, post.tail, include_none=True, caption=post.caption
+            )
+            result.entities = [result.relations[0].head, result.relations[0].tail]
+            return result
+
+
+def create_app(
+    extractor: Extractor, max_upload_bytes: int = 10 * 2**20, batch_size: int = 16, max_wait_ms: float = 5.0
+) -> FastAPI:
     app = FastAPI(title="mmib", description="Multimodal entity and relation extraction (MMIB)")
-    lock = threading.Lock()  # one forward pass at a time: the CPU is the bottleneck, not the request count
     config = extractor.config
     page = resources.files("mmib.predict").joinpath("static/index.html").read_text(encoding="utf-8")
+    batcher = MicroBatcher(extractor, batch_size, max_wait_ms / 1000)
+    app.state.batcher = batcher
+    body_limit = max_upload_bytes * 4 // 3 + 4 + TEXT_ROOM  # base64 in JSON is 4/3 of the image
 
     @app.get("/", response_class=HTMLResponse)
     def index() -> str:
@@ -65,6 +222,7 @@ def create_app(extractor: Extractor, max_upload_bytes: int = 10 * 2**20) -> Fast
             "variant": config.variant,
             "text_encoder": config.text_encoder,
             "image_encoder": None if config.text_only else config.image_encoder,
+            "image_source": None if config.text_only else config.image_source,
             "detector": getattr(extractor.detector, "name", None),
             "ner_attached": extractor.ner is not None,
             "labels": config.labels,
@@ -72,36 +230,56 @@ def create_app(extractor: Extractor, max_upload_bytes: int = 10 * 2**20) -> Fast
             "max_chars": extractor.max_chars,
         }
 
-    @app.post("/predict")
-    def predict(
-        text: Annotated[str, Form()] = "",
-        image: Annotated[UploadFile | None, File()] = None,
-        head: Annotated[str | None, Form()] = None,
-        tail: Annotated[str | None, Form()] = None,
-    ) -> dict:
+    async def parse(request: Request) -> PostRequest:
+        content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if content_type not in (
+            "application/json",
+            "multipart/form-data",
+            "application/x-www-form-urlencoded",
+        ):
+            raise HTTPException(415, f"the body is {content_type or 'of no declared type'}; {HOW_TO_SEND}")
+        body = await read_capped(request, body_limit)
+        if content_type == "application/json":
+            fields, picture = await parse_json(body, max_upload_bytes)
+        elif content_type == "application/x-www-form-urlencoded":  # a plain HTML form: text fields only
+            fields, picture = (
+                dict(parse_qsl(body.decode("utf-8", errors="replace"), keep_blank_values=True)),
+                None,
+            )
+        else:
+            fields, picture = await parse_multipart(request, body, max_upload_bytes)
+        if "text" not in fields:
+            raise HTTPException(422, f'the "text" field is missing; {HOW_TO_SEND}')
+        text = fields["text"]
         try:
+            if not isinstance(text, str):
+                raise InputError(f'"text" must be a string, got {type(text).__name__}')
             tokens = check_text(text, extractor.max_chars)
+            caption = check_caption(fields.get("caption"))
         except InputError as error:
             raise HTTPException(422, str(error)) from None
-        picture = _decode_upload(image, max_upload_bytes) if image is not None and image.filename else None
-        notes = []
-        if picture is not None and config.text_only:
-            notes.append("this run is text-only: the image was not used")
-        if picture is not None and not config.text_only and extractor.detector is None:
-            notes.append("no object detector installed: the whole image was used, without object crops")
+        post = PostRequest(
+            text, tokens, picture, caption, optional_string(fields, "head"), optional_string(fields, "tail")
+        )
+        if picture is not None and (config.text_only or config.image_source != "pixels"):
+            post.notes.append("this run does not read pixels: the image was not used")
+        elif picture is not None and extractor.detector is None:
+            post.notes.append("no object detector installed: the whole image was used, without object crops")
+        return post
+
+    @app.post("/predict")
+    async def predict(request: Request) -> dict:
+        post = await parse(request)
         try:
-            with lock:
-                if config.task == "mre" and head and tail:
-                    result = PostPrediction(text, tokens, image_used=picture is not None)
-                    result.relations = extractor.relations(text, picture, head, tail, include_none=True)
-                    result.entities = [result.relations[0].head, result.relations[0].tail]
-                else:
-                    result = extractor.analyze(text, picture)
+            if config.task == "mre" and post.head and post.tail:
+                result = await asyncio.get_running_loop().run_in_executor(None, batcher.relations, post)
+            else:
+                result = await batcher.submit(post)
         except InputError as error:
             raise HTTPException(422, str(error)) from None
         body = result.as_dict()
-        body["image_size"] = list(picture.size) if picture is not None else None
-        body["notes"] = notes
+        body["image_size"] = list(post.picture.size) if post.picture is not None else None
+        body["notes"] = post.notes
         return body
 
     return app
