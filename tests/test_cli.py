@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from mmib.cli import app
@@ -91,6 +92,7 @@ def test_synth_command(tmp_path):
     assert (tmp_path / "re" / "mre_dev_dict.pth").exists() and (tmp_path / "re" / "img_org" / "val").is_dir()
 
 
+@pytest.mark.slow
 def test_train_resume_and_evaluate_commands(tiny_encoder, synth_ner, tmp_path, monkeypatch):
     monkeypatch.setenv("MMIB_HOME", str(tmp_path / "home"))  # feature cache goes here
     run = tmp_path / "run"

@@ -183,6 +183,7 @@ def run_mmib(*args: str) -> subprocess.CompletedProcess:
     )
 
 
+@pytest.mark.slow
 def test_evaluate_mistakes_end_in_one_error_line(tiny_ner_run, tmp_path):
     missing = run_mmib("evaluate", str(tmp_path / "nothing"))
     assert missing.returncode == 2 and missing.stderr.strip().splitlines() == [
@@ -212,7 +213,7 @@ def test_crop_mapping_refused_by_weights_only_is_one_clear_error(tmp_path):
 def test_invalid_utf8_names_file_and_line(tmp_path):
     path = tmp_path / "train.txt"
     path.write_bytes(GOOD.encode() + b"caf\xe9\tO\n")
-    with pytest.raises(DataFormatError, match=r"train\.txt:4: invalid UTF-8 \(byte 0xe9 at column 4\)"):
+    with pytest.raises(DataFormatError, match=r"train\.txt:5: invalid UTF-8 \(byte 0xe9 at column 4\)"):
         read_conll(path)
 
 

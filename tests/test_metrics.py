@@ -73,6 +73,7 @@ def test_length_mismatch_is_an_error():
         ner_scores([["O", "O"]], [["O"]])
 
 
+@pytest.mark.slow
 def test_equals_seqeval_on_10000_random_pairs():
     rng = random.Random(1234)
     for _ in range(10_000):

@@ -200,6 +200,7 @@ def test_every_parameter_is_optimised_and_moves(tiny_encoder, prepared, task, ov
     assert head_name in before
 
 
+@pytest.mark.slow
 def test_overfits_eight_samples(tiny_encoder, prepared):
     dataset, split = prepared["ner"]
     model, tokenizer = _model(tiny_encoder, labels=list(dataset.label_vocab().labels), dropout=0.0)

@@ -37,6 +37,7 @@ def _dev_f1s(run_dir) -> list[float]:
     return [json.loads(line)["dev"]["f1"] for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("task", ["ner", "re"])
 def test_resume_gives_the_same_run(tiny_encoder, synth_ner, synth_re, tmp_path, task):
     data = synth_ner if task == "ner" else synth_re

@@ -207,4 +207,12 @@ def predict_file(
         if pending:
             flush()
         bar.close()
+    counts.skipped.sort(key=line_number)  # in file order, whether found while reading or while predicting
     return counts
+
+
+def line_number(message: str) -> int:
+    """The line of a ``file:line: reason`` message (0 when it names none)."""
+    location = message.split(": ", 1)[0]
+    tail = location.rsplit(":", 1)[-1]
+    return int(tail) if tail.isdigit() else 0
