@@ -43,6 +43,8 @@ def table(name: str, points: dict[str, dict]) -> str:
     for lr, result in sorted(points.items(), key=lambda kv: float(kv[0])):
         seeds = [str(s) for s in result["seeds"]]
         epochs = ", ".join(f"{result['best_epoch'][s]}/{result['epochs_completed'][s]}" for s in seeds)
+        if any(result["best_epoch"][s] == result["epochs_completed"][s] for s in seeds):
+            epochs += " (last: dev still rising)"
         lines.append(
             f"| {lr} | {result['hyperparameters']['head_learning_rate']} | {len(seeds)} | "
             f"{100 * result['dev_mean']:.2f} | {epochs} | {'yes' if lr == chosen else ''} |"

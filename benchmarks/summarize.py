@@ -137,6 +137,17 @@ def caption_rows() -> list[str]:
     return lines
 
 
+def grid_rows() -> list[str]:
+    """The dev-only learning-rate grids (benchmarks/lr_grid.py), one table per grid."""
+    sys.path.insert(0, str(RESULTS.parent))
+    from lr_grid import grid_points, table
+
+    names = sorted(
+        {path.stem.rsplit("-lr", 1)[0].removeprefix("grid-") for path in RESULTS.glob("grid-*-lr*.json")}
+    )
+    return [line for name in names for line in [*table(name, grid_points(name)).splitlines(), ""]][:-1]
+
+
 def throughput_rows() -> list[str]:
     path = RESULTS / "throughput.json"
     if not path.exists():
@@ -227,6 +238,7 @@ def block() -> str:
     parts = [
         rows(),
         caption_rows(),
+        grid_rows(),
         throughput_rows(),
         latency_rows(),
         serving_rows(),

@@ -194,6 +194,8 @@ def test_evaluate_mistakes_end_in_one_error_line(tiny_ner_run, tmp_path):
     assert "has no 'bogus' split" in bogus.stderr
     debug = run_mmib("evaluate", str(tmp_path / "nothing"), "--debug")
     assert debug.returncode == 1 and "Traceback" in debug.stderr
+    scored = run_mmib("evaluate", str(tiny_ner_run), "--split", "dev")  # loads the model: no loading bar
+    assert scored.returncode == 0 and "Loading weights" not in scored.stderr + scored.stdout
 
 
 class Custom:
