@@ -94,6 +94,7 @@ CAPTION_ROWS = (
     ("twitter2017-text-only-tuned", "text-only CRF"),
     ("twitter2017-text-caption-pair", "text + caption as a sentence pair"),
     ("twitter2017-mmib-captions", "MMIB, captions as the image side"),
+    ("twitter2017-mmib-captions-linear-logvar", "MMIB captions, linear log-variance head"),
     ("twitter2017-mmib-captions-no-rr", "MMIB captions, w/o L_rr"),
     ("twitter2017-mmib-captions-no-ar", "MMIB captions, w/o L_ar"),
 )

@@ -224,12 +224,21 @@ def test_concurrent_requests_are_batched_and_equal_single_predictions(extractor)
     from mmib.predict.tokenize import tokenize_post
 
     texts = [f"Fezai number {i} met Tifeele Restor" for i in range(8)]
-    batcher = MicroBatcher(extractor, batch_size=8, max_wait=0.5)
+    batcher = MicroBatcher(extractor, batch_size=8, max_wait=5.0)
 
     async def all_at_once():
         posts = [PostRequest(t, tokenize_post(t)) for t in texts]
-        return await asyncio.gather(*(batcher.submit(p) for p in posts))
+        with batcher.arrival():  # one more request is still being read: the batch waits for the others
+            futures = [batcher.enqueue(p) for p in posts]
+        return await asyncio.gather(*futures)
 
     results = asyncio.run(all_at_once())
-    assert max(batcher.batches) > 1 and sum(batcher.batches) == 8
+    assert batcher.batches == [8]
     assert [r.entities for r in results] == [extractor.analyze(t).entities for t in texts]
+
+    async def alone():  # nobody else on the way: no waiting for company
+        return await batcher.submit(PostRequest(texts[0], tokenize_post(texts[0])))
+
+    started = time.perf_counter()
+    asyncio.run(alone())
+    assert batcher.batches == [8, 1] and time.perf_counter() - started < 2.0

@@ -27,6 +27,7 @@ import threading
 import time
 from collections.abc import AsyncGenerator
 from concurrent.futures import Future
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from importlib import resources
 from urllib.parse import parse_qsl
@@ -134,8 +135,11 @@ async def parse_multipart(request: Request, body: bytes, image_limit: int) -> tu
 
 class MicroBatcher:
     """Collects concurrent posts into batches for :meth:`Extractor.analyze_many`, run one batch at a time by a
-    worker thread. Each post waits at most ``max_wait`` seconds for company.
+    worker thread.
 
+    A batch closes when it is full, or when no other request is on its way: requests announce themselves on
+    arrival (:meth:`arrival`), before their body is read and checked, so a batch waits for requests already
+    being parsed (at most ``max_wait`` seconds) but a lone client never waits for company that is not coming.
     A thread rather than an asyncio task: the networks block, and a thread serves every event loop alike
     (uvicorn's, or each request's in a test client).
     """
@@ -147,20 +151,37 @@ class MicroBatcher:
         self.queue: queue.Queue = queue.Queue()
         self.lock = threading.Lock()  # the networks run one batch at a time: the CPU is the bottleneck
         self.batches: list[int] = []  # sizes of the batches run, for tests and the benchmark
+        self.arriving = 0  # requests announced but not yet queued (their body is being read and checked)
+        self._arrivals = threading.Lock()
         threading.Thread(target=self._worker, name="mmib-batcher", daemon=True).start()
 
-    async def submit(self, post: PostRequest) -> PostPrediction:
+    @contextmanager
+    def arrival(self):
+        """Around reading and checking a request: the batch being gathered may wait for it."""
+        with self._arrivals:
+            self.arriving += 1
+        try:
+            yield
+        finally:
+            with self._arrivals:
+                self.arriving -= 1
+
+    def enqueue(self, post: PostRequest) -> asyncio.Future:
+        """Queue a post now; await the returned future for its prediction (call from a running event loop)."""
         future: Future = Future()
         self.queue.put((post, future))
-        return await asyncio.wrap_future(future)
+        return asyncio.wrap_future(future)
+
+    async def submit(self, post: PostRequest) -> PostPrediction:
+        return await self.enqueue(post)
 
     def _worker(self) -> None:
         while True:
             items = [self.queue.get()]
             deadline = time.monotonic() + self.max_wait
             while len(items) < self.batch_size and (left := deadline - time.monotonic()) > 0:
-                try:
-                    items.append(self.queue.get(timeout=left))
+                try:  # wait only while some request is on its way
+                    items.append(self.queue.get(timeout=left) if self.arriving else self.queue.get_nowait())
                 except queue.Empty:
                     break
             self.batches.append(len(items))
@@ -202,7 +223,7 @@ class MicroBatcher:
 
 
 def create_app(
-    extractor: Extractor, max_upload_bytes: int = 10 * 2**20, batch_size: int = 16, max_wait_ms: float = 5.0
+    extractor: Extractor, max_upload_bytes: int = 10 * 2**20, batch_size: int = 16, max_wait_ms: float = 50.0
 ) -> FastAPI:
     app = FastAPI(title="mmib", description="Multimodal entity and relation extraction (MMIB)")
     config = extractor.config
@@ -269,12 +290,14 @@ def create_app(
 
     @app.post("/predict")
     async def predict(request: Request) -> dict:
-        post = await parse(request)
+        with batcher.arrival():
+            post = await parse(request)
+            future = None if config.task == "mre" and post.head and post.tail else batcher.enqueue(post)
         try:
-            if config.task == "mre" and post.head and post.tail:
+            if future is None:
                 result = await asyncio.get_running_loop().run_in_executor(None, batcher.relations, post)
             else:
-                result = await batcher.submit(post)
+                result = await future
         except InputError as error:
             raise HTTPException(422, str(error)) from None
         body = result.as_dict()
