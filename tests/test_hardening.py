@@ -239,3 +239,32 @@ def test_utf8_bom_is_accepted_and_three_columns_are_refused(tmp_path):
     three.write_text("Kobe\tNNP\tB-PER\n\n")
     with pytest.raises(DataFormatError, match=r"three\.txt:1: 3 tab-separated columns"):
         read_conll(three)
+
+
+def test_resume_keeps_the_runs_own_thread_count(tiny_encoder, synth_ner, tmp_path):
+    from typer.testing import CliRunner
+
+    from mmib.cli import app
+    from mmib.training import Trainer
+
+    before = torch.get_num_threads()
+    try:
+        settings = _settings(tiny_encoder, synth_ner, tmp_path / "run", stop_after_epochs=0, threads=1)
+        Trainer(settings, progress=False).fit()
+        torch.set_num_threads(2)
+        result = CliRunner().invoke(app, ["train", "--resume", str(tmp_path / "run")])
+        assert result.exit_code == 0, result.output
+        assert torch.get_num_threads() == 1  # the run's --threads, not the process default
+        assert json.loads((tmp_path / "run" / "train_config.json").read_text())["threads"] == 1
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_every_train_flag_has_help_text():
+    from typer.main import get_command
+
+    from mmib.cli import app
+
+    train = get_command(app).commands["train"]
+    missing = [p.name for p in train.params if getattr(p, "help", None) in (None, "") and p.name != "config"]
+    assert missing == []
