@@ -403,7 +403,12 @@ def serve(
     port: Annotated[int, typer.Option("--port")] = 8000,
     max_upload_mb: Annotated[float, typer.Option("--max-upload-mb", help="Image upload cap.")] = 10.0,
 ) -> None:
-    """A web demo and JSON API (POST /predict) for a trained run."""
+    """A web demo and JSON API (POST /predict) for a trained run; concurrent requests are batched."""
+    import os
+
+    # Set before torch loads: between batches the OpenMP workers sleep instead of spinning, so the cores stay
+    # free for reading and decoding the next requests (spinning workers starve the server's own threads).
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     import uvicorn
 
     from mmib.predict.serve import create_app
