@@ -200,7 +200,6 @@ class ImageStore:
     crop_dir: Path | None
     crop_mapping: dict[str | int, list[str]] | None
     max_crops: int = DEFAULT_MAX_CROPS
-    refused: set[Path] = field(default_factory=set)  # names that point outside their folder (never opened)
 
     @classmethod
     def discover(cls, root: Path | str, split: str, max_crops: int = DEFAULT_MAX_CROPS) -> ImageStore:
@@ -229,9 +228,7 @@ class ImageStore:
         found = inside(folder, name)
         if found is not None:
             return found
-        stand_in = folder / "outside-the-folder" / Path(name).name
-        self.refused.add(stand_in)
-        return stand_in
+        return folder / "outside-the-folder" / Path(name).name
 
     def image_path(self, image_id: str | None) -> Path | None:
         if image_id is None or self.image_dir is None:

@@ -59,7 +59,7 @@ class CaptionFeatureCache:
 
     def __init__(self, encoder: CaptionEncoder, cache_dir: Path | str, batch_size: int = 64) -> None:
         self.encoder = encoder
-        folder_name = "captions-" + Path(encoder.name).name.replace("/", "_")
+        folder_name = "captions-" + Path(encoder.name).name
         self.store = ShardedFeatureStore(Path(cache_dir) / folder_name)
         self.batch_size = batch_size
         self.computed = 0

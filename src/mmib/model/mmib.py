@@ -91,9 +91,8 @@ class MMIBModel(nn.Module):
             self.head: CrfHead | RelationHead = CrfHead(d, len(config.labels), config.dropout)
         else:
             self.head = RelationHead(d, len(config.labels), config.dropout)
-        self.kl_scale = (
-            1.0  # KL warm-up: the trainer ramps this from 0 to 1; beta_i * kl_scale weighs eq. (14)
-        )
+        # KL warm-up: the trainer ramps this from 0 to 1; beta_i * kl_scale weighs eq. (14)
+        self.kl_scale = 1.0
 
     def encode(self, batch: Batch) -> Output:
         """C and the regulariser losses, without the task loss."""

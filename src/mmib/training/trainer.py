@@ -104,9 +104,8 @@ def make_scheduler(
     from transformers import get_linear_schedule_with_warmup
 
     warmup_steps = int(warmup_ratio * total_steps)
-    if (
-        final_lr_ratio == 0.0
-    ):  # transformers' own schedule: runs recorded before the floor existed rerun exactly
+    # Without a floor, transformers' own schedule: runs recorded before the floor existed rerun exactly.
+    if final_lr_ratio == 0.0:
         return get_linear_schedule_with_warmup(optimizer, warmup_steps, max(1, total_steps))
 
     def factor(step: int) -> float:
@@ -135,9 +134,8 @@ class Trainer:
         self.progress = progress
         self.image_counts = None  # CacheCounts of the last _prepare, when the model uses images
         self.kl_warmup_steps = 0
-        self.caption_counts: dict[str, str] | None = (
-            None  # the captions line per split, when it reads captions
-        )
+        # the captions line per split, when the model reads captions
+        self.caption_counts: dict[str, str] | None = None
 
     # -- data ---------------------------------------------------------------------------------------
 
