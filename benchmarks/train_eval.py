@@ -147,6 +147,9 @@ def main() -> None:
     parser.add_argument(
         "--kl-warmup", type=float, default=0.0, help="share of the steps over which beta ramps up"
     )
+    parser.add_argument(
+        "--entity-markers", action="store_true", help="MRE: mark head and tail in the text (not the paper's)"
+    )
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--run-root", help="folder of the seed runs (default runs/bench/NAME)")
     parser.add_argument(
@@ -227,6 +230,7 @@ def main() -> None:
             logvar_head=args.logvar_head,
             initial_logvar=args.initial_logvar,
             kl_warmup_ratio=args.kl_warmup,
+            entity_markers=args.entity_markers,
             threads=args.threads,
         ).with_overrides(**VARIANTS[args.variant])
         result["hyperparameters"] = {

@@ -127,11 +127,13 @@ def test_caption_runs_train_evaluate_and_predict_with_caption(
     assert with_caption.image_used is (not pair) and without.image_used is False
     # the caption reaches the network: the CRF marginals differ with and without it
     batch_with = extractor.make_batch(
-        [with_caption.tokens],
+        [[t.text for t in with_caption.tokens]],
         *extractor_inputs(extractor, "a man is holding a trophy"),
         ["a man is holding a trophy"],
     )
-    batch_without = extractor.make_batch([without.tokens], *extractor_inputs(extractor, None), [None])
+    batch_without = extractor.make_batch(
+        [[t.text for t in without.tokens]], *extractor_inputs(extractor, None), [None]
+    )
     with torch.no_grad():
         fused_with = extractor.model.encode(batch_with).fused
         fused_without = extractor.model.encode(batch_without).fused

@@ -236,6 +236,13 @@ def train(
     kl_warmup: Annotated[
         float | None, typer.Option("--kl-warmup", help="Share of the steps over which beta ramps from 0.")
     ] = None,
+    entity_markers: Annotated[
+        bool | None,
+        typer.Option(
+            "--entity-markers/--no-entity-markers",
+            help="MRE: mark head and tail in the text, one encoding per pair (not the paper's eq. 19).",
+        ),
+    ] = None,
     threads: Annotated[int | None, typer.Option("--threads", help="torch CPU threads.")] = None,
 ) -> None:
     """Train MMIB (or an ablation) with dev evaluation each epoch and the best-dev checkpoint kept.
@@ -268,6 +275,7 @@ def train(
         final_lr_ratio=final_lr_ratio,
         logvar_head=logvar_head,
         kl_warmup_ratio=kl_warmup,
+        entity_markers=entity_markers,
         threads=threads,
     )
     if captions is not None and not text_only:

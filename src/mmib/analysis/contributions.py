@@ -136,7 +136,7 @@ def run_contributions(
             tokens = check_text(text or "")
             picture = open_image(image)
             features, mask, detections = extractor.visual_inputs([picture])
-            batch = extractor.make_batch([tokens], features, mask)
+            batch = extractor.make_batch([[t.text for t in tokens]], features, mask)
             if not regions and picture is not None:
                 regions = [picture, *crop_regions(picture, detections[0], extractor.config.max_crops)]
             label = f"{label} ({extractor.config.variant})"

@@ -34,6 +34,9 @@ class MMIBConfig:
     # initialised to a small variance exp(initial_logvar) (see model/variational.py).
     logvar_head: str = "apenc"
     initial_logvar: float = -4.0
+    # MRE input: False pools the entity spans of C as eq. (19) writes it; True marks head and tail in the
+    # text and reads the opening markers, one encoding per pair (encoders/entity_markers.py; not the paper's)
+    entity_markers: bool = False
 
     def __post_init__(self) -> None:
         for name, value, allowed in (

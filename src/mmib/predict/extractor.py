@@ -26,6 +26,7 @@ from PIL import Image
 from mmib.data.images import ImageUnreadable, decode_image, to_rgb
 from mmib.data.records import NONE_RELATION
 from mmib.encoders.captions import CaptionEncoder, pad_caption_states
+from mmib.encoders.entity_markers import mark_entities
 from mmib.encoders.image import ImageEncoder, build_image_encoder, preprocess
 from mmib.encoders.text import WordTokenizer
 from mmib.metrics import extract_spans
@@ -138,6 +139,10 @@ class CheckedPost:
     tokens: list[Token]
     image: Image.Image | None
     caption: str | None = None
+
+    @property
+    def words(self) -> list[str]:
+        return [t.text for t in self.tokens]
 
 
 class Extractor:
@@ -339,18 +344,18 @@ class Extractor:
 
     def make_batch(
         self,
-        tokens: list[list[Token]],
+        words: list[list[str]],
         features: torch.Tensor,
         mask: torch.Tensor,
         captions: list[str | None] | None = None,
     ) -> Batch:
         second = captions if self.config.caption_pair else None  # the caption-pair baseline's second segment
         return Batch(
-            text=self.tokenizer([[t.text for t in post] for post in tokens], second),
-            word_lengths=torch.tensor([len(post) for post in tokens]),
+            text=self.tokenizer(words, second),
+            word_lengths=torch.tensor([len(post) for post in words]),
             image_features=features,
             image_mask=mask,
-            post_ids=torch.arange(len(tokens)),
+            post_ids=torch.arange(len(words)),
         )
 
     @torch.no_grad()
@@ -374,7 +379,7 @@ class Extractor:
             else:
                 end = start + len(chunk)
                 features, mask, detections = visual[0][start:end], visual[1][start:end], visual[2][start:end]
-            batch = self.make_batch([post.tokens for post in chunk], features, mask, captions)
+            batch = self.make_batch([post.words for post in chunk], features, mask, captions)
             fused = self.model.encode(batch).fused
             tag_ids = self.model.head.decode(fused, batch.word_mask)
             marginals = self.model.head.marginals(fused, batch.word_mask)
@@ -435,10 +440,23 @@ class Extractor:
             features, mask = self.caption_inputs([caption])
         else:
             features, mask = visual if visual is not None else self.visual_inputs([image])[:2]
-        batch = self.make_batch([tokens], features, mask, [caption])
-        batch.pair_post = torch.zeros(len(pairs), dtype=torch.long)
-        batch.heads = torch.tensor([self._word_span(tokens, head) for head, _ in pairs])
-        batch.tails = torch.tensor([self._word_span(tokens, tail) for _, tail in pairs])
+        words = [t.text for t in tokens]
+        spans = [(self._word_span(tokens, head), self._word_span(tokens, tail)) for head, tail in pairs]
+        if self.config.entity_markers:  # one marked text per pair, each with the post's image side
+            marked = [mark_entities(words, head, tail) for head, tail in spans]
+            batch = self.make_batch(
+                [row for row, _, _ in marked],
+                features.expand(len(pairs), *features.shape[1:]),
+                mask.expand(len(pairs), *mask.shape[1:]),
+                [caption] * len(pairs),
+            )
+            batch.pair_post = torch.arange(len(pairs))
+            spans = [(head, tail) for _, head, tail in marked]
+        else:  # the post is encoded once and every pair pooled from its C, eq. (19)
+            batch = self.make_batch([words], features, mask, [caption])
+            batch.pair_post = torch.zeros(len(pairs), dtype=torch.long)
+        batch.heads = torch.tensor([head for head, _ in spans])
+        batch.tails = torch.tensor([tail for _, tail in spans])
         fused = self.model.encode(batch).fused
         probabilities = self.model.head.logits(fused, batch.pair_post, batch.heads, batch.tails).softmax(-1)
         best = probabilities.max(-1)

@@ -19,6 +19,7 @@ from mmib.data.discover import Dataset
 from mmib.data.images import ImageStore
 from mmib.data.records import NerPost, ReInstance
 from mmib.encoders.captions import CaptionEncoder, CaptionFeatureCache, CaptionSide
+from mmib.encoders.entity_markers import mark_entities
 from mmib.encoders.image import ImageFeatureCache, build_image_encoder
 from mmib.encoders.text import WordTokenizer
 from mmib.model.config import MMIBConfig
@@ -98,12 +99,22 @@ class Collator:
     """Builds a :class:`Batch` from a list of post numbers of a prepared split."""
 
     def __init__(
-        self, tokenizer: WordTokenizer, labels: list[str], task: str, caption_pair: bool = False
+        self,
+        tokenizer: WordTokenizer,
+        labels: list[str],
+        task: str,
+        caption_pair: bool = False,
+        entity_markers: bool = False,
     ) -> None:
         self.tokenizer = tokenizer
         self.label_ids = {label: i for i, label in enumerate(labels)}
         self.task = task
         self.caption_pair = caption_pair  # the caption goes in as a second text segment
+        self.entity_markers = entity_markers and task == "mre"  # one marked text row per entity pair
+
+    @classmethod
+    def for_model(cls, tokenizer: WordTokenizer, config: MMIBConfig) -> Collator:
+        return cls(tokenizer, config.labels, config.task, config.caption_pair, config.entity_markers)
 
     def label_id(self, label: str, record) -> int:
         if label not in self.label_ids:
@@ -114,6 +125,8 @@ class Collator:
         return self.label_ids[label]
 
     def __call__(self, split: PreparedSplit, posts: list[int]) -> Batch:
+        if self.entity_markers:
+            return self._marked_pairs(split, posts)
         first_records = [split.records[split.post_records[p][0]] for p in posts]
         words = [record.tokens for record in first_records]
         lengths = torch.tensor([len(w) for w in words])
@@ -137,6 +150,27 @@ class Collator:
             batch.tails = torch.tensor([[r.tail.start, r.tail.end] for _, r in pairs])
             batch.relations = torch.tensor([self.label_id(r.relation, r) for _, r in pairs])
         return batch
+
+    def _marked_pairs(self, split: PreparedSplit, posts: list[int]) -> Batch:
+        """MRE with entity markers: every pair is its own text row (its post's words with the head and
+        tail marked) and shares its post's image side; the head reads the two opening markers."""
+        pairs = [(p, split.records[r]) for p in posts for r in split.post_records[p]]
+        marked = [
+            mark_entities(r.tokens, (r.head.start, r.head.end), (r.tail.start, r.tail.end)) for _, r in pairs
+        ]
+        rows = torch.tensor([p for p, _ in pairs])
+        second = [split.captions[p] for p, _ in pairs] if self.caption_pair else None
+        return Batch(
+            text=self.tokenizer([words for words, _, _ in marked], second),
+            word_lengths=torch.tensor([len(words) for words, _, _ in marked]),
+            image_features=split.image_features[rows],  # (N, m+1, F)
+            image_mask=split.image_mask[rows],
+            post_ids=torch.tensor([_image_identity(split, p) for p, _ in pairs]),
+            pair_post=torch.arange(len(pairs)),
+            heads=torch.tensor([list(head) for _, head, _ in marked]),
+            tails=torch.tensor([list(tail) for _, _, tail in marked]),
+            relations=torch.tensor([self.label_id(r.relation, r) for _, r in pairs]),
+        )
 
 
 def epoch_batches(split: PreparedSplit, batch_size: int, seed: int | None) -> list[list[int]]:

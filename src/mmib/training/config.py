@@ -34,6 +34,7 @@ class TrainConfig:
     logvar_head: str = "apenc"
     initial_logvar: float = -4.0
     kl_warmup_ratio: float = 0.0
+    entity_markers: bool = False  # MRE: mark head and tail in the text (encoders/entity_markers.py)
     # Optimisation (paper: AdamW, lr 3e-5, weight decay 0.01, batch 8)
     epochs: int = 10
     batch_size: int = 8

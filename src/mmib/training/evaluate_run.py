@@ -46,7 +46,7 @@ def open_run_split(
     prepared = prepare_split(
         dataset, split, cache, config.image_feature_dim, config.max_crops, progress, captions
     )
-    collator = Collator(tokenizer, config.labels, config.task, config.caption_pair)
+    collator = Collator.for_model(tokenizer, config)
     return RunSplit(run_dir, model, train, dataset, prepared, collator, cache, captions)
 
 

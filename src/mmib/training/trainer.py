@@ -56,6 +56,7 @@ def model_config_for(train: TrainConfig, dataset: Dataset, feature_dim: int) -> 
         caption_pair=train.caption_pair,
         logvar_head=train.logvar_head,
         initial_logvar=train.initial_logvar,
+        entity_markers=train.entity_markers and task == "mre",
     )
 
 
@@ -198,12 +199,7 @@ class Trainer:
             save_encoder_files(model, tokenizer, self.run_dir)
             (self.run_dir / "metrics.jsonl").write_text("")
         prepared = self._prepare(model_config, dataset)
-        collator = Collator(
-            WordTokenizer(tokenizer, model_config.max_length),
-            model_config.labels,
-            model_config.task,
-            model_config.caption_pair,
-        )
+        collator = Collator.for_model(WordTokenizer(tokenizer, model_config.max_length), model_config)
         steps_per_epoch = len(epoch_batches(prepared["train"], train.batch_size, seed=0))
         optimizer = make_optimizer(model, train)
         scheduler = make_scheduler(
