@@ -91,7 +91,8 @@ def finished_run(settings: TrainConfig) -> dict | None:
         recorded = json.loads((folder / "train_config.json").read_text())
     except FileNotFoundError:
         return None
-    if summary.get("finished") and recorded == settings.to_dict():
+    # a setting added since the run was recorded counts as its default (what the run trained with)
+    if summary.get("finished") and TrainConfig(**recorded).to_dict() == settings.to_dict():
         print(f"{folder}: finished run with the same settings, scored as it is", flush=True)
         return summary
     return None
