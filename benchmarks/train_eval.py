@@ -41,6 +41,16 @@ VARIANTS = {
 }
 
 
+def legacy_hardware(settings: TrainConfig) -> dict:
+    return {
+        "device": "cpu",
+        "precision": "no",
+        "processes": 1,
+        "grad_accum": 1,
+        "effective_batch": settings.batch_size,
+    }
+
+
 def hardware() -> dict:
     model = (
         next(
@@ -152,6 +162,9 @@ def main() -> None:
         "--entity-markers", action="store_true", help="MRE: mark head and tail in the text (not the paper's)"
     )
     parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
+    parser.add_argument("--precision", default="no", choices=["no", "bf16", "fp16"])
+    parser.add_argument("--grad-accum", type=int, default=1, help="micro-batches per optimiser step")
     parser.add_argument("--run-root", help="folder of the seed runs (default runs/bench/NAME)")
     parser.add_argument(
         "--dev-only",
@@ -233,6 +246,9 @@ def main() -> None:
             kl_warmup_ratio=args.kl_warmup,
             entity_markers=args.entity_markers,
             threads=args.threads,
+            device=args.device,
+            precision=args.precision,
+            grad_accum=args.grad_accum,
         ).with_overrides(**VARIANTS[args.variant])
         result["hyperparameters"] = {
             k: v
@@ -260,7 +276,9 @@ def main() -> None:
         result["train_samples_per_second"][seed] = summary["train_samples_per_second"]
         result["image_features"][seed] = summary.get("image_features")
         result["seed_commit"][seed] = git_commit()
-        result["seed_hardware"][seed] = hardware()
+        # device, precision, processes and effective batch of the run (runs before they were recorded:
+        # one CPU process, fp32, the recipe's batch)
+        result["seed_hardware"][seed] = {**hardware(), **summary.get("hardware", legacy_hardware(settings))}
         test_f1 = "not scored (grid point)" if args.dev_only else f"{result['test'][seed]['f1']:.4f}"
         print(
             f"{args.name} seed {seed}: dev F1 {summary['best_dev_f1']:.4f} test F1 {test_f1} "

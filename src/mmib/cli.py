@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 import time
 from enum import StrEnum
@@ -244,11 +245,31 @@ def train(
         ),
     ] = None,
     threads: Annotated[int | None, typer.Option("--threads", help="torch CPU threads.")] = None,
+    device: Annotated[
+        str | None, typer.Option("--device", help="auto (CUDA, MPS, then CPU), cpu, cuda or mps.")
+    ] = None,
+    precision: Annotated[
+        str | None, typer.Option("--precision", help="no (fp32), bf16, or fp16 (GPU only).")
+    ] = None,
+    grad_accum: Annotated[
+        int | None,
+        typer.Option("--grad-accum", help="Micro-batches per step and process; the effective batch stays."),
+    ] = None,
+    processes: Annotated[
+        int,
+        typer.Option("--processes", help="Train with N processes (torchrun); 1 trains in this process."),
+    ] = 1,
 ) -> None:
     """Train MMIB (or an ablation) with dev evaluation each epoch and the best-dev checkpoint kept.
 
     Flags override the YAML config; a flag's default applies when neither sets a value."""
     from mmib.training import TrainConfig, Trainer
+    from mmib.training.hardware import in_launched_process, launch_command
+
+    if processes > 1 and not in_launched_process():
+        raise typer.Exit(
+            subprocess.call(launch_command(processes, without_option(sys.argv[1:], "--processes")))
+        )
 
     if resume is not None:
         base = TrainConfig(**json.loads((resume / "train_config.json").read_text()))
@@ -277,6 +298,9 @@ def train(
         kl_warmup_ratio=kl_warmup,
         entity_markers=entity_markers,
         threads=threads,
+        device=device,
+        precision=precision,
+        grad_accum=grad_accum,
     )
     if captions is not None and not text_only:
         overrides["image_source"] = "captions"
@@ -583,6 +607,19 @@ def user_errors() -> tuple[type[BaseException], ...]:
         ValueError,
         OSError,
     )
+
+
+def without_option(argv: list[str], name: str) -> list[str]:
+    """``argv`` without ``name VALUE`` / ``name=VALUE`` (to relaunch a command under torchrun)."""
+    kept, skip = [], False
+    for argument in argv:
+        if skip:
+            skip = False
+        elif argument == name:
+            skip = True
+        elif not argument.startswith(name + "="):
+            kept.append(argument)
+    return kept
 
 
 def quiet_transformers(debug: bool) -> None:

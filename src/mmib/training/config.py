@@ -58,6 +58,10 @@ class TrainConfig:
     max_train_samples: int | None = None  # first N training records (smoke runs only)
     stop_after_epochs: int | None = None  # end this process after N epochs; --resume continues
     threads: int | None = None  # torch intra-op threads; default: all cores
+    # Hardware (training/hardware.py): batch_size above is the effective batch on any of them
+    device: str = "auto"  # auto (CUDA, then MPS, then CPU), cpu, cuda, mps
+    precision: str = "no"  # no (fp32), bf16, fp16 (GPU only)
+    grad_accum: int = 1  # micro-batches per optimiser step and process (memory, not the recipe)
     log_every: int = 50  # without a terminal (logs), a progress line every N training steps (0: none)
 
     @classmethod

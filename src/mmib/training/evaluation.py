@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 
@@ -10,25 +11,40 @@ import torch
 from mmib.metrics import ner_scores, re_scores
 from mmib.model.mmib import MMIBModel
 from mmib.training.batching import Collator, PreparedSplit, epoch_batches
+from mmib.training.hardware import gather_predictions, process_share
 
 
 @torch.no_grad()
-def predict_split(model: MMIBModel, collator: Collator, split: PreparedSplit, batch_size: int) -> list:
-    """Predicted labels per record, in file order: a tag list (MNER) or a relation (MRE)."""
+def predict_split(
+    model: MMIBModel, collator: Collator, split: PreparedSplit, batch_size: int, accelerator=None
+) -> list:
+    """Predicted labels per record, in file order: a tag list (MNER) or a relation (MRE).
+
+    With an ``accelerator`` of several processes, each predicts every n-th batch and the parts are merged
+    (training/hardware.py): every record is scored exactly once, whatever the split's size.
+    """
     model.eval()
     labels = model.config.labels
-    predictions: list = [None] * len(split.records)
-    for posts in epoch_batches(split, batch_size, seed=None):
-        batch = collator(split, posts)
-        predicted = model.predict(batch)
-        if model.config.task == "ner":
-            for post, tag_ids in zip(posts, predicted, strict=True):
-                predictions[split.post_records[post][0]] = [labels[i] for i in tag_ids]
-        else:
-            records = [r for p in posts for r in split.post_records[p]]
-            for record, relation_id in zip(records, predicted, strict=True):
-                predictions[record] = labels[relation_id]
-    return predictions
+    batches = epoch_batches(split, batch_size, seed=None)
+    device = torch.device("cpu")
+    autocast = contextlib.nullcontext()
+    if accelerator is not None:
+        batches = process_share(batches, accelerator)
+        device, autocast = accelerator.device, accelerator.autocast()
+    predicted_by_record: dict[int, object] = {}
+    with autocast:
+        for posts in batches:
+            predicted = model.predict(collator(split, posts).to(device))
+            if model.config.task == "ner":
+                for post, tag_ids in zip(posts, predicted, strict=True):
+                    predicted_by_record[split.post_records[post][0]] = [labels[i] for i in tag_ids]
+            else:
+                records = [r for p in posts for r in split.post_records[p]]
+                for record, relation_id in zip(records, predicted, strict=True):
+                    predicted_by_record[record] = labels[relation_id]
+    if accelerator is not None:
+        predicted_by_record = gather_predictions(predicted_by_record, accelerator)
+    return [predicted_by_record[record] for record in range(len(split.records))]
 
 
 def score(task: str, records: list, predictions: list) -> dict:
@@ -37,8 +53,10 @@ def score(task: str, records: list, predictions: list) -> dict:
     return re_scores([r.relation for r in records], predictions).as_dict()
 
 
-def evaluate_split(model: MMIBModel, collator: Collator, split: PreparedSplit, batch_size: int) -> dict:
-    predictions = predict_split(model, collator, split, batch_size)
+def evaluate_split(
+    model: MMIBModel, collator: Collator, split: PreparedSplit, batch_size: int, accelerator=None
+) -> dict:
+    predictions = predict_split(model, collator, split, batch_size, accelerator)
     return score(model.config.task, split.records, predictions)
 
 

@@ -23,6 +23,7 @@ from mmib.training.batching import Collator, PreparedSplit, epoch_batches, image
 from mmib.training.checkpoint import build_model, save_encoder_files, save_weights
 from mmib.training.config import TrainConfig
 from mmib.training.evaluation import evaluate_split
+from mmib.training.hardware import describe, make_accelerator, micro_batches, process_share, sync_unless
 
 
 def set_seed(seed: int) -> None:
@@ -129,6 +130,8 @@ class TrainingState:
 
 
 class Trainer:
+    """Trains one run; the same code on a CPU, one GPU or several processes (see training/hardware.py)."""
+
     def __init__(self, train: TrainConfig, progress: bool = True) -> None:
         self.train_config = train
         self.run_dir = Path(train.output_dir)
@@ -137,6 +140,12 @@ class Trainer:
         self.kl_warmup_steps = 0
         # the captions line per split, when the model reads captions
         self.caption_counts: dict[str, str] | None = None
+        self.accelerator = None
+
+    def say(self, message: str) -> None:
+        """A line in the log, printed once (by the main process)."""
+        if self.accelerator is None or self.accelerator.is_main_process:
+            print(message, flush=True)
 
     # -- data ---------------------------------------------------------------------------------------
 
@@ -144,22 +153,24 @@ class Trainer:
         cache, captions = image_side(
             model_config, self.train_config.captions, self.train_config.feature_cache
         )
-        prepared = {
-            split: prepare_split(
-                dataset,
-                split,
-                cache,
-                model_config.image_feature_dim,
-                model_config.max_crops,
-                self.progress,
-                captions,
-            )
-            for split in ("train", "dev")
-        }
+        # The main process fills the feature cache first; the others then only read it.
+        with self.accelerator.main_process_first():
+            prepared = {
+                split: prepare_split(
+                    dataset,
+                    split,
+                    cache,
+                    model_config.image_feature_dim,
+                    model_config.max_crops,
+                    self.progress and self.accelerator.is_main_process,
+                    captions,
+                )
+                for split in ("train", "dev")
+            }
         if captions is not None:
             self.caption_counts = {split: counts.line(split) for split, counts in captions.counts.items()}
         if cache is not None:
-            print(str(cache.counts), flush=True)
+            self.say(str(cache.counts))
             self.image_counts = cache.counts
         return prepared
 
@@ -169,6 +180,10 @@ class Trainer:
         train = self.train_config
         if train.threads:
             torch.set_num_threads(train.threads)
+        if train.grad_accum < 1:
+            raise ValueError(f"grad_accum must be at least 1, not {train.grad_accum}")
+        accelerator = self.accelerator = make_accelerator(train.device, train.precision)
+        main = accelerator.is_main_process
         dataset = load_dataset(train.data, image_root=train.images)
         for split in ("train", "dev"):
             if not dataset.splits.get(split):
@@ -186,18 +201,18 @@ class Trainer:
         if resume and not (self.run_dir / "last.pt").exists():
             # Stopped before its first epoch ended: nothing to continue from. Seeds make a fresh start the
             # same run, so start it again rather than fail.
-            print(
-                f"{self.run_dir}: no epoch had finished before the stop; starting the run again", flush=True
-            )
+            self.say(f"{self.run_dir}: no epoch had finished before the stop; starting the run again")
             resume = False
         set_seed(train.seed)
         model, tokenizer = build_model(model_config)
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        if not resume:  # a fresh run, or one restarted because no epoch had finished
+        if main:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+        if main and not resume:  # a fresh run, or one restarted because no epoch had finished
             model_config.save(self.run_dir / "model_config.json")
             (self.run_dir / "train_config.json").write_text(json.dumps(train.to_dict(), indent=2) + "\n")
             save_encoder_files(model, tokenizer, self.run_dir)
             (self.run_dir / "metrics.jsonl").write_text("")
+        accelerator.wait_for_everyone()
         prepared = self._prepare(model_config, dataset)
         collator = Collator.for_model(WordTokenizer(tokenizer, model_config.max_length), model_config)
         steps_per_epoch = len(epoch_batches(prepared["train"], train.batch_size, seed=0))
@@ -206,25 +221,34 @@ class Trainer:
             optimizer, steps_per_epoch * train.epochs, train.warmup_ratio, train.final_lr_ratio
         )
         self.kl_warmup_steps = int(train.kl_warmup_ratio * steps_per_epoch * train.epochs)
-        state = TrainingState()
-        if resume:
-            state = self._restore(model, optimizer, scheduler)
+        state = self._restore(model, optimizer, scheduler) if resume else TrainingState()
+        # The scheduler stays ours: one step per optimiser step, whatever the number of processes.
+        wrapped, optimizer = accelerator.prepare(model, optimizer)
+        hardware = describe(accelerator, train.precision, train.grad_accum, train.batch_size)
+        self.say(
+            f"training on {hardware.device}, {hardware.processes} process(es), precision {hardware.precision}, "
+            f"effective batch {hardware.effective_batch} ({hardware.grad_accum} accumulation step(s))"
+        )
         epochs_this_process = 0
         while state.epoch < train.epochs:
             if train.patience and state.epochs_without_improvement >= train.patience:
-                print(f"early stop: no better dev F1 for {train.patience} epochs", flush=True)
+                self.say(f"early stop: no better dev F1 for {train.patience} epochs")
                 break
             if train.stop_after_epochs is not None and epochs_this_process >= train.stop_after_epochs:
                 break
-            losses = self._train_epoch(model, collator, prepared["train"], optimizer, scheduler, state)
-            dev = evaluate_split(model, collator, prepared["dev"], train.eval_batch_size)
+            losses = self._train_epoch(
+                wrapped, model, collator, prepared["train"], optimizer, scheduler, state
+            )
+            dev = evaluate_split(model, collator, prepared["dev"], train.eval_batch_size, accelerator)
             improved = dev["f1"] > state.best_f1
             if improved:
                 state.best_f1, state.best_epoch, state.epochs_without_improvement = dev["f1"], state.epoch, 0
-                save_weights(model, self.run_dir / "best" / "model.safetensors")
+                if main:
+                    save_weights(model, self.run_dir / "best" / "model.safetensors")
             else:
                 state.epochs_without_improvement += 1
-            self._log_epoch(state, losses, dev, improved)
+            if main:
+                self._log_epoch(state, losses, dev, improved)
             self._save_last(model, optimizer, scheduler, state)
             epochs_this_process += 1
         summary = {
@@ -234,6 +258,7 @@ class Trainer:
             "train_seconds": round(state.train_seconds, 1),
             "train_samples_per_second": round(state.train_samples / max(state.train_seconds, 1e-9), 2),
             "peak_rss_mb": round(peak_rss_mb(), 1),
+            "hardware": hardware.as_dict(),
             "finished": state.epoch >= train.epochs
             or bool(train.patience and state.epochs_without_improvement >= train.patience),
         }
@@ -241,14 +266,22 @@ class Trainer:
             summary["image_features"] = str(self.image_counts)
         if self.caption_counts is not None:
             summary["captions"] = self.caption_counts
-        (self.run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+        if main:
+            (self.run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+        accelerator.wait_for_everyone()
         return summary
 
     def _train_epoch(
-        self, model, collator, split, optimizer, scheduler, state: TrainingState
+        self, wrapped, model, collator, split, optimizer, scheduler, state: TrainingState
     ) -> dict[str, float]:
-        """One pass over the training posts; returns the epoch's mean losses."""
-        model.train()
+        """One pass over the training posts; returns the epoch's mean losses.
+
+        ``wrapped`` is what Accelerate made of ``model`` (DDP over several processes, an autocast forward
+        with mixed precision, the model itself otherwise); ``model`` is the bare module.
+        """
+        accelerator = self.accelerator
+        world = accelerator.num_processes
+        wrapped.train()
         # The shuffle of epoch e depends only on (seed, e): a resumed run sees the same batches.
         batches = epoch_batches(
             split, self.train_config.batch_size, seed=self.train_config.seed * 1000 + state.epoch
@@ -259,33 +292,49 @@ class Trainer:
             batches,
             desc=f"epoch {state.epoch + 1}/{self.train_config.epochs}",
             unit="batch",
-            disable=not self.progress,
+            disable=not (self.progress and accelerator.is_main_process),
         )
         for step, posts in enumerate(bar, start=1):
             if self.kl_warmup_steps:  # beta_i ramps linearly from 0 to its value over the warm-up steps
                 model.kl_scale = min(1.0, scheduler.last_epoch / self.kl_warmup_steps)
-            batch = collator(split, posts)
-            output = model(batch)
+            records = sum(len(split.post_records[p]) for p in posts)
+            pieces = micro_batches(process_share(posts, accelerator), self.train_config.grad_accum)
             optimizer.zero_grad(set_to_none=True)
-            output.loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), self.train_config.max_grad_norm)
+            for number, piece in enumerate(pieces):
+                # The piece's share of the global batch (x world: DDP averages gradients over processes).
+                weight = sum(len(split.post_records[p]) for p in piece) * world / records
+                if not piece:  # fewer posts than processes x steps: a weightless stand-in keeps DDP in step
+                    piece, weight = posts[:1], 0.0
+                with sync_unless(accelerator, wrapped, skip=number < len(pieces) - 1):
+                    output = wrapped(collator(split, piece).to(accelerator.device))
+                    accelerator.backward(output.loss * weight if weight != 1.0 else output.loss)
+                for key, value in {"loss": output.loss.item(), **output.parts}.items():
+                    totals[key] = totals.get(key, 0.0) + value * weight / world
+            accelerator.clip_grad_norm_(wrapped.parameters(), self.train_config.max_grad_norm)
             optimizer.step()
             scheduler.step()
-            state.train_samples += sum(len(split.post_records[p]) for p in posts)
-            for key, value in {"loss": output.loss.item(), **output.parts}.items():
-                totals[key] = totals.get(key, 0.0) + value
-            bar.set_postfix(loss=f"{output.loss.item():.3f}")
+            state.train_samples += records
+            bar.set_postfix(loss=f"{totals['loss'] * world / step:.3f}")
             every = self.train_config.log_every
             if not self.progress and every and (step % every == 0 or step == len(batches)):
                 elapsed = time.perf_counter() - start  # logs have no progress bar: a plain line instead
-                print(
-                    f"epoch {state.epoch + 1} step {step}/{len(batches)}: loss {totals['loss'] / step:.4f} "
-                    f"({elapsed:.0f} s)",
-                    flush=True,
+                self.say(
+                    f"epoch {state.epoch + 1} step {step}/{len(batches)}: loss {totals['loss'] * world / step:.4f} "
+                    f"({elapsed:.0f} s)"
                 )
         state.train_seconds += time.perf_counter() - start
         state.epoch += 1
+        totals = self._sum_over_processes(totals)
         return {k: v / max(1, len(batches)) for k, v in totals.items()}
+
+    def _sum_over_processes(self, totals: dict[str, float]) -> dict[str, float]:
+        """Each process holds its share of the epoch's losses; the epoch's means need their sum."""
+        if self.accelerator.num_processes == 1:
+            return totals
+        keys = sorted(totals)
+        values = torch.tensor([totals[k] for k in keys], dtype=torch.float64, device=self.accelerator.device)
+        summed = self.accelerator.reduce(values, reduction="sum")
+        return dict(zip(keys, summed.tolist(), strict=True))
 
     def _log_epoch(self, state: TrainingState, losses: dict[str, float], dev: dict, improved: bool) -> None:
         record = {
@@ -305,28 +354,40 @@ class Trainer:
         )
 
     def _save_last(self, model, optimizer, scheduler, state: TrainingState) -> None:
+        """Everything to continue the run: weights, optimiser, scheduler, and every process's RNG state
+        (processes draw different dropout masks; each gets its own stream back)."""
+        from accelerate.utils import gather_object
+
+        generators = gather_object([(torch.get_rng_state(), random.getstate())])
+        if not self.accelerator.is_main_process:
+            self.accelerator.wait_for_everyone()
+            return
         payload = {
             "model": model.state_dict(),
             "optimizer": optimizer.state_dict(),
             "scheduler": scheduler.state_dict(),
             "state": vars(state),
-            "torch_rng": torch.get_rng_state(),
-            "python_rng": random.getstate(),
+            "torch_rng": generators[0][0],
+            "python_rng": generators[0][1],
+            "rng_per_process": [list(g) for g in generators],
         }
         temporary = self.run_dir / "last.pt.tmp"
         torch.save(payload, temporary)
         temporary.replace(self.run_dir / "last.pt")  # atomic: a kill mid-save leaves the old file
+        self.accelerator.wait_for_everyone()
 
     def _restore(self, model, optimizer, scheduler) -> TrainingState:
+        """Load last.pt into the bare model and optimiser (before Accelerate moves them to the device)."""
         payload = torch.load(self.run_dir / "last.pt", map_location="cpu", weights_only=True)
         model.load_state_dict(payload["model"])
         optimizer.load_state_dict(payload["optimizer"])
         scheduler.load_state_dict(payload["scheduler"])
-        torch.set_rng_state(payload["torch_rng"])
-        version, internal, gauss = payload["python_rng"]
+        per_process = payload.get("rng_per_process") or [(payload["torch_rng"], payload["python_rng"])]
+        rank = self.accelerator.process_index
+        torch_rng, python_rng = per_process[rank] if rank < len(per_process) else per_process[0]
+        torch.set_rng_state(torch_rng)
+        version, internal, gauss = python_rng
         random.setstate((version, tuple(internal), gauss))
         state = TrainingState(**payload["state"])
-        print(
-            f"resumed {self.run_dir} after epoch {state.epoch} (best dev F1 {state.best_f1:.4f})", flush=True
-        )
+        self.say(f"resumed {self.run_dir} after epoch {state.epoch} (best dev F1 {state.best_f1:.4f})")
         return state

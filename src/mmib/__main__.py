@@ -1,0 +1,5 @@
+"""``python -m mmib``: the CLI, as launchers (torchrun, accelerate launch) call it."""
+
+from mmib.cli import main
+
+main()

@@ -1,0 +1,151 @@
+"""Where training and evaluation run: device, precision and processes, through Hugging Face Accelerate.
+
+One recipe, any hardware. ``batch_size`` is the effective batch (the posts behind one optimiser step),
+whatever the number of processes and accumulation steps: each global batch is split across processes
+(strided, ``posts[rank::world]``) and, within a process, into ``grad_accum`` micro-batches. Each
+micro-batch's loss is weighted by its share of the global batch's records, so the summed gradient equals
+the one-process gradient of the whole batch (DDP averages over processes, hence the factor ``world``).
+Two things stay per process, as in every data-parallel trainer without an all-gather: L_ar's in-batch
+negatives (eq. 24) and the dropout/sampling noise.
+
+Launch several processes with ``torchrun --standalone --nproc_per_node N -m mmib train ...`` (CPU, gloo;
+or GPUs), ``accelerate launch -m mmib train ...``, or the shortcut ``mmib train --processes N``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import torch
+
+DEVICES = ("auto", "cpu", "cuda", "mps")
+PRECISIONS = ("no", "bf16", "fp16")
+
+
+@dataclass
+class Hardware:
+    """What a run was trained on; written into the run's summary and every result file."""
+
+    device: str
+    precision: str
+    processes: int
+    grad_accum: int
+    effective_batch: int
+
+    def as_dict(self) -> dict:
+        return dict(vars(self))
+
+
+def make_accelerator(device: str = "auto", precision: str = "no"):
+    """An Accelerator on the asked device (``auto``: CUDA, then MPS, then CPU) with the asked precision.
+
+    fp16 needs a GPU (it uses a gradient scaler); bf16 also runs on CPUs (autocast only)."""
+    from accelerate import Accelerator
+    from accelerate.utils import DistributedDataParallelKwargs
+
+    if device not in DEVICES:
+        raise ValueError(f"device must be one of {', '.join(DEVICES)}, not {device!r}")
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ValueError("--device cuda: no CUDA device is visible to this process")
+    if device == "mps" and not torch.backends.mps.is_available():
+        raise ValueError("--device mps: Apple's MPS backend is not available here")
+    cpu = device == "cpu" or (device == "auto" and not _has_accelerator())
+    if precision == "fp16" and cpu:
+        raise ValueError("--precision fp16 needs a GPU; on a CPU use bf16 or no")
+    # Ablations switch parts of the model off (no L_rr, no L_ar, text-only): unused parameters are normal.
+    ddp = DistributedDataParallelKwargs(find_unused_parameters=True)
+    _forget_earlier_settings()
+    return Accelerator(cpu=cpu, mixed_precision=precision, kwargs_handlers=[ddp])
+
+
+def _forget_earlier_settings() -> None:
+    """Accelerate keeps one device/precision state per process and refuses a second Accelerator with other
+    settings; one Python process may train several runs (notebooks, benchmark matrices, tests). The
+    transformers Trainer resets it the same way. A launched process keeps its process group."""
+    from accelerate.state import AcceleratorState
+
+    AcceleratorState._reset_state(reset_partial_state=not in_launched_process())
+
+
+def _has_accelerator() -> bool:
+    return torch.cuda.is_available() or torch.backends.mps.is_available()
+
+
+def describe(accelerator, precision: str, grad_accum: int, batch_size: int) -> Hardware:
+    return Hardware(
+        device=_device_name(accelerator.device),
+        precision=precision,
+        processes=accelerator.num_processes,
+        grad_accum=grad_accum,
+        effective_batch=batch_size,
+    )
+
+
+def _device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return f"cuda ({torch.cuda.get_device_name(device)})"
+    return device.type
+
+
+def process_share(items: list, accelerator) -> list:
+    """This process's part of a global list, strided so that parts differ in size by at most one."""
+    return items[accelerator.process_index :: accelerator.num_processes]
+
+
+def micro_batches(posts: list[int], parts: int) -> list[list[int]]:
+    """``posts`` cut into ``parts`` consecutive, nearly equal pieces (some may be empty)."""
+    size, extra = divmod(len(posts), parts)
+    pieces, start = [], 0
+    for i in range(parts):
+        end = start + size + (1 if i < extra else 0)
+        pieces.append(posts[start:end])
+        start = end
+    return pieces
+
+
+def gather_predictions(local: dict[int, object], accelerator) -> dict[int, object]:
+    """Every process's ``{record: prediction}`` merged: each record is predicted by exactly one process,
+    so no padding duplicate (as a distributed sampler adds) can reach the scores."""
+    if accelerator.num_processes == 1:
+        return local
+    from accelerate.utils import gather_object
+
+    merged: dict[int, object] = {}
+    for part in gather_object([local]):
+        overlap = merged.keys() & part.keys()
+        if overlap:
+            raise RuntimeError(f"records {sorted(overlap)[:5]} were predicted by two processes")
+        merged.update(part)
+    return merged
+
+
+@contextlib.contextmanager
+def sync_unless(accelerator, model, skip: bool) -> Iterator[None]:
+    """No gradient all-reduce for the micro-batches before a step's last one."""
+    with accelerator.no_sync(model) if skip else contextlib.nullcontext():
+        yield
+
+
+def launch_command(processes: int, argv: list[str]) -> list[str]:
+    """``mmib train --processes N ...`` re-executed under torchrun (PyTorch's own launcher)."""
+    import sys
+
+    return [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        f"--nproc_per_node={processes}",
+        "-m",
+        "mmib",
+        *argv,
+    ]
+
+
+def in_launched_process() -> bool:
+    return "LOCAL_RANK" in os.environ

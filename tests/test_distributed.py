@@ -1,0 +1,197 @@
+"""Training and evaluation under several processes (CPU, gloo, launched by torchrun) agree with one
+process; gradient accumulation keeps the effective batch; bf16 autocast runs on a CPU."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+from safetensors.torch import load_file
+
+from mmib.training import TrainConfig, Trainer
+
+
+@pytest.fixture(scope="module")
+def still_encoder(tiny_encoder, tmp_path_factory) -> str:
+    """The tiny encoder without dropout: with no randomness left, processes can be compared exactly."""
+    folder = tmp_path_factory.mktemp("still-bert") / "encoder"
+    shutil.copytree(tiny_encoder, folder)
+    config = json.loads((folder / "config.json").read_text())
+    config.update(hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+    (folder / "config.json").write_text(json.dumps(config))
+    return str(folder)
+
+
+def settings(encoder: str, data: Path, out: Path, **extra) -> TrainConfig:
+    values = dict(
+        data=str(data),
+        output_dir=str(out),
+        text_encoder=encoder,
+        text_only=True,
+        dropout=0.0,
+        epochs=1,
+        batch_size=8,
+        max_train_samples=40,
+        seed=5,
+        patience=0,
+        device="cpu",
+        threads=1,
+    )
+    values.update(extra)
+    return TrainConfig(**values)
+
+
+def torchrun(arguments: list[str], processes: int = 2) -> subprocess.CompletedProcess:
+    environment = {**os.environ, "OMP_NUM_THREADS": "1"}
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={processes}"]
+    done = subprocess.run(
+        [*command, *arguments], capture_output=True, text=True, env=environment, timeout=300
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return done
+
+
+def train_with_processes(config: TrainConfig, folder: Path, *flags: str) -> subprocess.CompletedProcess:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "config.yaml"
+    path.write_text(yaml.safe_dump(config.to_dict()))
+    return torchrun(["-m", "mmib", "train", str(path), *flags])
+
+
+def weights(run: Path, which: str = "best") -> dict[str, torch.Tensor]:
+    if which == "best":
+        return load_file(str(run / "best" / "model.safetensors"))
+    return torch.load(run / "last.pt", map_location="cpu", weights_only=True)["model"]
+
+
+def assert_same_weights(first: dict, second: dict, tolerance: float = 1e-5) -> None:
+    assert first.keys() == second.keys()
+    worst = max(float((first[k] - second[k]).abs().max()) for k in first)
+    assert worst < tolerance, f"largest weight difference {worst:.2e}"
+
+
+@pytest.mark.slow
+def test_two_processes_end_with_the_weights_of_one(still_encoder, synth_ner, tmp_path):
+    one = settings(still_encoder, synth_ner, tmp_path / "one")
+    Trainer(one, progress=False).fit()
+    two = settings(still_encoder, synth_ner, tmp_path / "two" / "run")
+    done = train_with_processes(two, tmp_path / "two")
+    assert "2 process(es)" in done.stdout
+    summary = json.loads((tmp_path / "two" / "run" / "summary.json").read_text())
+    assert summary["hardware"]["processes"] == 2 and summary["hardware"]["effective_batch"] == 8
+    # five steps of 8 posts moved the weights; they moved the same way in both
+    assert_same_weights(weights(tmp_path / "one"), weights(tmp_path / "two" / "run"))
+    assert (tmp_path / "one" / "metrics.jsonl").read_text().count("\n") == 1
+    lines = [
+        json.loads(line) for line in (tmp_path / "two" / "run" / "metrics.jsonl").read_text().splitlines()
+    ]
+    first = json.loads((tmp_path / "one" / "metrics.jsonl").read_text().splitlines()[0])
+    assert len(lines) == 1 and abs(lines[0]["train"]["loss"] - first["train"]["loss"]) < 1e-4
+    assert lines[0]["dev"] == pytest.approx(first["dev"], abs=1e-9)
+
+
+@pytest.mark.slow
+def test_gradient_accumulation_keeps_the_effective_batch(still_encoder, synth_ner, tmp_path):
+    Trainer(settings(still_encoder, synth_ner, tmp_path / "plain"), progress=False).fit()
+    Trainer(settings(still_encoder, synth_ner, tmp_path / "accumulated", grad_accum=3), progress=False).fit()
+    assert_same_weights(weights(tmp_path / "plain"), weights(tmp_path / "accumulated"))
+
+
+@pytest.mark.slow
+def test_two_process_evaluation_scores_every_post_once(tiny_ner_run, synth_ner, tmp_path):
+    """An odd dev set (no even split between two processes) gives exactly the one-process scores."""
+    script = tmp_path / "evaluate.py"
+    script.write_text(
+        textwrap.dedent(
+            f"""
+            import json, sys
+            from mmib.data import load_dataset
+            from mmib.training.batching import Collator, prepare_split
+            from mmib.training.checkpoint import load_run
+            from mmib.training.evaluation import evaluate_split
+            from mmib.training.hardware import make_accelerator
+
+            accelerator = make_accelerator("cpu") if sys.argv[1] == "shared" else None
+            model, tokenizer = load_run({str(tiny_ner_run)!r})
+            dataset = load_dataset({str(synth_ner)!r})
+            dataset.splits["dev"] = dataset.splits["dev"][:57]
+            split = prepare_split(dataset, "dev", None, 32, 3, progress=False)
+            scores = evaluate_split(model, Collator.for_model(tokenizer, model.config), split, 4, accelerator)
+            if accelerator is None or accelerator.is_main_process:
+                print("SCORES", json.dumps(scores))
+            """
+        )
+    )
+
+    def scores(output: str) -> dict:
+        return json.loads(next(line for line in output.splitlines() if line.startswith("SCORES"))[7:])
+
+    alone = subprocess.run([sys.executable, str(script), "alone"], capture_output=True, text=True, check=True)
+    shared = torchrun([str(script), "shared"])
+    assert shared.stdout.count("SCORES") == 1
+    assert scores(shared.stdout) == scores(alone.stdout)
+
+
+@pytest.mark.slow
+def test_resume_under_two_processes_continues_identically(tiny_encoder, synth_ner, tmp_path):
+    """Two epochs in one go, or one epoch, a stop and --resume: the same weights (dropout on, so each
+    process's random state has to come back too)."""
+    straight = settings(tiny_encoder, synth_ner, tmp_path / "straight" / "run", epochs=2, dropout=0.1)
+    train_with_processes(straight, tmp_path / "straight")
+    stopped = settings(
+        tiny_encoder, synth_ner, tmp_path / "stopped" / "run", epochs=2, dropout=0.1, stop_after_epochs=1
+    )
+    train_with_processes(stopped, tmp_path / "stopped")
+    assert json.loads((tmp_path / "stopped" / "run" / "summary.json").read_text())["epochs_completed"] == 1
+    done = torchrun(["-m", "mmib", "train", "--resume", str(tmp_path / "stopped" / "run")])
+    assert "resumed" in done.stdout
+    assert_same_weights(
+        weights(tmp_path / "straight" / "run", "last"), weights(tmp_path / "stopped" / "run", "last"), 1e-6
+    )
+
+
+@pytest.mark.slow
+def test_bf16_autocast_trains_and_evaluates_on_cpu(tiny_encoder, synth_ner, tmp_path):
+    run = settings(
+        tiny_encoder,
+        synth_ner,
+        tmp_path / "bf16",
+        text_only=False,
+        image_encoder="random-cnn",
+        feature_cache=str(tmp_path / "features"),
+        precision="bf16",
+    )
+    summary = Trainer(run, progress=False).fit()
+    assert summary["hardware"]["precision"] == "bf16"
+    assert 0.0 <= summary["best_dev_f1"] <= 1.0
+    assert all(torch.isfinite(t).all() for t in weights(tmp_path / "bf16").values())
+
+
+def test_fp16_on_a_cpu_is_a_clear_error(tiny_encoder, synth_ner, tmp_path):
+    with pytest.raises(ValueError, match="fp16 needs a GPU"):
+        Trainer(settings(tiny_encoder, synth_ner, tmp_path / "fp16", precision="fp16"), progress=False).fit()
+
+
+class FakeAccelerator:
+    def __init__(self, index: int, count: int) -> None:
+        self.process_index, self.num_processes = index, count
+
+
+@pytest.mark.parametrize("count", [1, 2, 3])
+def test_each_post_of_a_global_batch_goes_to_exactly_one_process(count):
+    from mmib.training.hardware import micro_batches, process_share
+
+    posts = list(range(11))
+    shares = [process_share(posts, FakeAccelerator(i, count)) for i in range(count)]
+    assert sorted(p for share in shares for p in share) == posts
+    assert max(map(len, shares)) - min(map(len, shares)) <= 1
+    pieces = micro_batches(shares[0], 4)
+    assert len(pieces) == 4 and [p for piece in pieces for p in piece] == shares[0]
