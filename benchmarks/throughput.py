@@ -30,8 +30,8 @@ def measure(encoder: str, variant: str, steps: int, batch_size: int, data: str) 
     from mmib.data import load_dataset
     from mmib.encoders.image import ImageFeatureCache, build_image_encoder
     from mmib.encoders.text import WordTokenizer
+    from mmib.model.run_folder import build_model
     from mmib.training.batching import Collator, default_cache_dir, epoch_batches, prepare_split
-    from mmib.training.checkpoint import build_model
     from mmib.training.config import TrainConfig
     from mmib.training.trainer import make_optimizer, model_config_for, peak_rss_mb
 

@@ -26,6 +26,7 @@ import torch
 
 from mmib.data import load_dataset
 from mmib.data.synth import SynthConfig, generate
+from mmib.model.run_folder import RunFolder
 from mmib.training import TrainConfig, Trainer
 from mmib.training.evaluate_run import evaluate_run
 from mmib.training.trainer import peak_rss_mb
@@ -95,10 +96,10 @@ def prepare_data(args) -> str:
 def finished_run(settings: TrainConfig) -> dict | None:
     """The summary of a finished run with exactly these settings (a dev-selected grid point), else None:
     such a run is scored on test as it is, not trained again."""
-    folder = Path(settings.output_dir)
+    folder = RunFolder(settings.output_dir)
     try:
-        summary = json.loads((folder / "summary.json").read_text())
-        recorded = json.loads((folder / "train_config.json").read_text())
+        summary = json.loads(folder.summary.read_text())
+        recorded = folder.read_train_config()
     except FileNotFoundError:
         return None
     # a setting added since the run was recorded counts as its default (what the run trained with)
@@ -257,9 +258,7 @@ def main() -> None:
         }
         start = time.perf_counter()
         summary = finished_run(settings) or Trainer(settings, progress=False).fit()
-        dev_line = json.loads(
-            (Path(settings.output_dir) / "metrics.jsonl").read_text().splitlines()[summary["best_epoch"] - 1]
-        )
+        dev_line = RunFolder(settings.output_dir).read_metrics()[summary["best_epoch"] - 1]
         result["dev"][seed] = dev_line["dev"]
         if args.dev_only:
             result["test"][seed] = None

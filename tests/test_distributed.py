@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -115,12 +116,12 @@ def test_two_process_evaluation_scores_every_post_once(tiny_ner_run, synth_ner, 
             import json, sys
             from mmib.data import load_dataset
             from mmib.training.batching import Collator, prepare_split
-            from mmib.training.checkpoint import load_run
+            from mmib.model.run_folder import from_pretrained
             from mmib.training.evaluation import evaluate_split
             from mmib.training.hardware import make_accelerator
 
             accelerator = make_accelerator("cpu") if sys.argv[1] == "shared" else None
-            model, tokenizer = load_run({str(tiny_ner_run)!r})
+            model, tokenizer = from_pretrained({str(tiny_ner_run)!r})
             dataset = load_dataset({str(synth_ner)!r})
             dataset.splits["dev"] = dataset.splits["dev"][:57]
             split = prepare_split(dataset, "dev", None, 32, 3, progress=False)
@@ -195,3 +196,50 @@ def test_each_post_of_a_global_batch_goes_to_exactly_one_process(count):
     assert max(map(len, shares)) - min(map(len, shares)) <= 1
     pieces = micro_batches(shares[0], 4)
     assert len(pieces) == 4 and [p for piece in pieces for p in piece] == shares[0]
+
+
+def test_prediction_imports_no_training_code():
+    code = (
+        "import sys, mmib.predict, mmib.predict.serve; "
+        "print(sorted(m for m in sys.modules if m.startswith('mmib.training')))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
+
+
+def test_run_folder_file_names_are_written_in_one_place():
+    """No module but model/run_folder.py spells a run folder's file names (docstrings aside)."""
+    import ast
+
+    from mmib.model.run_folder import RunFolder
+
+    names = [
+        RunFolder.MODEL_CONFIG,
+        RunFolder.TRAIN_CONFIG,
+        RunFolder.LAST_STATE,
+        RunFolder.METRICS,
+        RunFolder.SUMMARY,
+        RunFolder.BEST_WEIGHTS,
+        "model.safetensors",
+    ]
+    root = Path(__file__).resolve().parents[1]
+    offenders = []
+    for path in [*(root / "src" / "mmib").rglob("*.py"), *(root / "benchmarks").glob("*.py")]:
+        if path.name == "run_folder.py":
+            continue
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        docstrings = {
+            id(node.body[0].value)
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef)
+            and node.body
+            and isinstance(node.body[0], ast.Expr)
+        }
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings:
+                offenders += [
+                    f"{path.name}:{node.lineno} {n}"
+                    for n in names
+                    if re.search(rf"(?<![\w-]){re.escape(n)}", node.value)
+                ]
+    assert offenders == []

@@ -52,10 +52,10 @@ def marked_run(tiny_encoder, synth_re, tmp_path_factory):
 
 
 def test_every_pair_is_its_own_marked_row(marked_run, synth_re):
+    from mmib.model.run_folder import from_pretrained
     from mmib.training.batching import Collator, prepare_split
-    from mmib.training.checkpoint import load_run
 
-    model, tokenizer = load_run(marked_run)
+    model, tokenizer = from_pretrained(marked_run)
     assert model.config.entity_markers
     split = prepare_split(load_dataset(synth_re), "test", None, 0, 3, progress=False)
     posts = [0, 1, 2]

@@ -15,8 +15,8 @@ from mmib.model import MMIBConfig
 from mmib.model.alignment import AlignmentDiscriminator, negative_partners
 from mmib.model.heads import CrfHead
 from mmib.model.refinement import gaussian_kl
+from mmib.model.run_folder import build_model
 from mmib.training.batching import Collator, epoch_batches, prepare_split
-from mmib.training.checkpoint import build_model
 from mmib.training.config import TrainConfig
 from mmib.training.trainer import make_optimizer
 

@@ -8,9 +8,9 @@ import pytest
 
 from mmib.data import load_dataset
 from mmib.encoders.image import ImageFeatureCache, build_image_encoder
+from mmib.model.run_folder import from_pretrained
 from mmib.training import TrainConfig, Trainer
 from mmib.training.batching import prepare_split
-from mmib.training.checkpoint import load_run
 from mmib.training.evaluate_run import evaluate_run
 
 
@@ -54,8 +54,8 @@ def test_resume_gives_the_same_run(tiny_encoder, synth_ner, synth_re, tmp_path, 
     assert resumed["epochs_completed"] == 3
     assert _dev_f1s(interrupted) == _dev_f1s(whole)
     assert len(_dev_f1s(whole)) == 3
-    model_whole, _ = load_run(whole, "last")
-    model_resumed, _ = load_run(interrupted, "last")
+    model_whole, _ = from_pretrained(whole, "last")
+    model_resumed, _ = from_pretrained(interrupted, "last")
     for (name, a), (_, b) in zip(
         model_whole.state_dict().items(), model_resumed.state_dict().items(), strict=True
     ):

@@ -14,6 +14,7 @@ import typer
 
 from mmib.data.discover import load_dataset
 from mmib.data.errors import DataFormatError
+from mmib.model.run_folder import RunFolder
 
 app = typer.Typer(
     help="Multimodal entity and relation extraction with MMIB. Mistakes end in one 'error:' line (exit 2); "
@@ -272,7 +273,7 @@ def train(
         )
 
     if resume is not None:
-        base = TrainConfig(**json.loads((resume / "train_config.json").read_text()))
+        base = TrainConfig(**RunFolder(resume).require(training_config=True).read_train_config())
         base.stop_after_epochs = None  # the interrupted process's limit does not carry over
     else:
         base = TrainConfig.from_yaml(config) if config else TrainConfig()
@@ -381,8 +382,8 @@ def _extractor(run_dir: Path, ner: Path | None, no_detector: bool):
     from mmib.predict import Extractor
 
     for folder in (run_dir, ner):
-        if folder is not None and not (folder / "model_config.json").exists():
-            raise FileNotFoundError(f"{folder}: not a run folder (no model_config.json)")
+        if folder is not None:
+            RunFolder(folder).require()
     return Extractor.load(run_dir, detector=None if no_detector else "default", ner=ner)
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from mmib.data.discover import load_dataset
 from mmib.data.images import ImageStore
 from mmib.metrics import Span, extract_spans
+from mmib.model.run_folder import RunFolder
 from mmib.training.config import TrainConfig
 
 
@@ -67,9 +68,10 @@ def _markup(tokens: list[str], tags: list[str]) -> str:
 
 def error_report(run_dir: Path, split: str = "test", sample: int = 15, seed: int = 0, top: int = 15) -> str:
     run_dir = Path(run_dir)
-    train = TrainConfig(**json.loads((run_dir / "train_config.json").read_text()))
-    task = json.loads((run_dir / "model_config.json").read_text())["task"]
-    predictions = run_dir / "predictions" / f"{split}.{'conll' if task == 'ner' else 'jsonl'}"
+    run = RunFolder(run_dir).require(training_config=True)
+    train = TrainConfig(**run.read_train_config())
+    task = json.loads(run.model_config.read_text())["task"]
+    predictions = run.predictions(split, task)
     if not predictions.exists():
         from mmib.training.evaluate_run import evaluate_run
 

@@ -14,6 +14,8 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from mmib.model.run_folder import RunFolder
+
 LOSS_PARTS = ("task", "refinement", "alignment")  # eq. 27: L = L_task + L_rr + L_ar
 
 
@@ -29,9 +31,9 @@ class Curve:
 
 def read_curve(run_dir: Path) -> Curve:
     """One run's per-epoch dev F1 and training losses. Raises ``ValueError`` naming file and line on bad input."""
-    path = run_dir / "metrics.jsonl"
+    path = RunFolder(run_dir).metrics
     if not path.is_file():
-        raise FileNotFoundError(f"{path}: no metrics.jsonl (is {run_dir} a folder written by mmib train?)")
+        raise FileNotFoundError(f"{path}: no {path.name} (is {run_dir} a folder written by mmib train?)")
     epochs, dev_f1, losses = [], [], {part: [] for part in LOSS_PARTS}
     for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
         if not line.strip():

@@ -29,24 +29,42 @@ _MEAN = torch.tensor([0.485, 0.456, 0.406]).view(3, 1, 1)
 _STD = torch.tensor([0.229, 0.224, 0.225]).view(3, 1, 1)
 
 
-def preprocess(image: Image.Image) -> torch.Tensor:
-    """RGB PIL image -> (3, 224, 224) float tensor, ImageNet-normalised (the paper's 224 x 224 rescale)."""
+def preprocess(image: Image.Image, mean: torch.Tensor = _MEAN, std: torch.Tensor = _STD) -> torch.Tensor:
+    """RGB PIL image -> (3, 224, 224) float tensor, normalised (the paper's 224 x 224 rescale; ImageNet
+    statistics unless the encoder's own image processor gives others, as CLIP's does)."""
     resized = image.resize((IMAGE_SIZE, IMAGE_SIZE), Image.Resampling.BILINEAR)
     array = torch.from_numpy(np.asarray(resized, dtype=np.float32).copy()).permute(2, 0, 1) / 255.0
-    return (array - _MEAN) / _STD
+    return (array - mean) / std
 
 
 class ImageEncoder(nn.Module):
-    """A frozen CNN: (N, 3, 224, 224) -> (N, feature_dim), global average pooled."""
+    """A frozen vision backbone: (N, 3, 224, 224) -> (N, feature_dim), global average pooled."""
 
-    def __init__(self, backbone: nn.Module, name: str, feature_dim: int, features_fn=None) -> None:
+    def __init__(
+        self,
+        backbone: nn.Module,
+        name: str,
+        feature_dim: int,
+        features_fn=None,
+        mean: torch.Tensor = _MEAN,
+        std: torch.Tensor = _STD,
+    ) -> None:
         super().__init__()
         self.backbone = backbone.eval().to(memory_format=torch.channels_last)
         self.name = name
         self.feature_dim = feature_dim
         self._features_fn = features_fn or backbone
+        self.mean, self.std = mean, std
         for parameter in self.backbone.parameters():
             parameter.requires_grad_(False)
+
+    def preprocess(self, image: Image.Image) -> torch.Tensor:
+        return preprocess(image, self.mean, self.std)
+
+    @property
+    def cache_name(self) -> str:
+        """The feature cache's folder for this encoder (a hub name's '/' becomes '--', as in HF's cache)."""
+        return self.name.replace("/", "--")
 
     def train(self, mode: bool = True) -> ImageEncoder:  # frozen: batch norm statistics never update
         return super().train(False)
@@ -98,18 +116,77 @@ def _random_cnn() -> ImageEncoder:
     return ImageEncoder(body, "random-cnn", 32)
 
 
+def _transformers_vision(name: str) -> ImageEncoder:
+    """Any vision backbone that transformers' ``AutoModel`` loads: ``microsoft/resnet-50`` (the paper's
+    ResNet-50), CLIP and SigLIP vision towers, ViT, ConvNeXt... from the hub or a local folder.
+
+    The vector of an image is the backbone's pooled output where it has one (ResNet's average pool, CLIP's
+    projected-free pooled [CLS]), else the mean of its last feature map or token states. Normalisation
+    follows the model's own image processor when one is saved beside it.
+    """
+    from transformers import AutoConfig, AutoModel
+
+    location = resolve_image_encoder(name)
+    config = AutoConfig.from_pretrained(location)
+    if getattr(config, "model_type", "") in ("clip", "siglip"):  # a two-tower checkpoint: its vision tower
+        from transformers import CLIPVisionModel, SiglipVisionModel
+
+        tower = CLIPVisionModel if config.model_type == "clip" else SiglipVisionModel
+        model = tower.from_pretrained(location)
+    else:
+        model = AutoModel.from_pretrained(location)
+    mean, std = _processor_statistics(location)
+
+    def features(pixels: torch.Tensor) -> torch.Tensor:
+        output = model(pixel_values=pixels)
+        pooled = getattr(output, "pooler_output", None)
+        if pooled is not None:
+            return pooled.flatten(1)  # ResNet: (N, C, 1, 1) -> (N, C)
+        hidden = output.last_hidden_state
+        return hidden.mean(dim=(2, 3)) if hidden.dim() == 4 else hidden.mean(dim=1)
+
+    with torch.inference_mode():
+        width = features(torch.zeros(1, 3, IMAGE_SIZE, IMAGE_SIZE)).shape[-1]
+    return ImageEncoder(model, name, width, features, mean, std)
+
+
+def _processor_statistics(location: str) -> tuple[torch.Tensor, torch.Tensor]:
+    try:
+        from transformers import AutoImageProcessor
+
+        processor = AutoImageProcessor.from_pretrained(location)
+        mean, std = processor.image_mean, processor.image_std
+    except (OSError, ValueError, AttributeError, TypeError):  # no processor saved: ImageNet statistics
+        return _MEAN, _STD
+    return torch.tensor(mean).view(3, 1, 1), torch.tensor(std).view(3, 1, 1)
+
+
+def resolve_image_encoder(name: str) -> str:
+    """A local folder as given, else the hub name (loaded where a hub is reachable)."""
+    folder = Path(name).expanduser()
+    return str(folder) if folder.is_dir() else name
+
+
+OFFLINE_IMAGE_ENCODERS = ("efficientnet-lite0", "resnet50", "random-cnn")
+
+
 def build_image_encoder(name: str) -> ImageEncoder:
-    """``efficientnet-lite0`` (offline default), ``resnet50`` or ``resnet50:/path/to/weights.pth``,
-    or ``random-cnn`` (tests only)."""
+    """``efficientnet-lite0`` (offline default), ``resnet50[:/path/to/weights.pth]`` (torchvision),
+    ``random-cnn`` (tests only), or any transformers vision model by hub name or folder
+    (``microsoft/resnet-50``, ``openai/clip-vit-base-patch32``, ...)."""
     if name == "efficientnet-lite0":
         return _efficientnet_lite0()
     if name.split(":", 1)[0] == "resnet50":
         return _resnet50(name.split(":", 1)[1] if ":" in name else None)
     if name == "random-cnn":
         return _random_cnn()
-    raise ValueError(
-        f"unknown image encoder {name!r}: efficientnet-lite0, resnet50[:weights.pth] or random-cnn"
-    )
+    try:
+        return _transformers_vision(name)
+    except OSError as error:
+        raise ValueError(
+            f"image encoder {name!r} is neither {', '.join(OFFLINE_IMAGE_ENCODERS)} nor a transformers vision "
+            f"model this machine can load (a local folder, or a hub name where the hub is reachable): {error}"
+        ) from None
 
 
 @dataclass
@@ -143,7 +220,7 @@ class ImageFeatureCache:
         self, encoder: ImageEncoder, cache_dir: Path | str, batch_size: int = 32, shard_size: int = 2048
     ) -> None:
         self.encoder = encoder
-        self.store = ShardedFeatureStore(Path(cache_dir) / encoder.name)
+        self.store = ShardedFeatureStore(Path(cache_dir) / encoder.cache_name)
         self.folder = self.store.folder
         self.batch_size = batch_size
         self.shard_size = shard_size
@@ -179,7 +256,7 @@ class ImageFeatureCache:
             digests, pixels = [], []
             for digest, path in items[start : start + self.batch_size]:
                 try:
-                    pixels.append(preprocess(decode_image(path)))
+                    pixels.append(self.encoder.preprocess(decode_image(path)))
                     digests.append(digest)
                 except ImageUnreadable as error:
                     self.counts.unreadable += 1

@@ -27,13 +27,13 @@ from mmib.data.images import ImageUnreadable, decode_image, to_rgb
 from mmib.data.records import NONE_RELATION
 from mmib.encoders.captions import CaptionEncoder, pad_caption_states
 from mmib.encoders.entity_markers import mark_entities
-from mmib.encoders.image import ImageEncoder, build_image_encoder, preprocess
+from mmib.encoders.image import ImageEncoder, build_image_encoder
 from mmib.encoders.text import WordTokenizer
 from mmib.metrics import extract_spans
 from mmib.model.mmib import Batch, MMIBModel
+from mmib.model.run_folder import from_pretrained
 from mmib.predict.detector import Detection, Detector, crop_regions, load_default_detector
 from mmib.predict.tokenize import Token, tokenize_post
-from mmib.training.checkpoint import load_run
 
 logger = logging.getLogger(__name__)
 
@@ -190,7 +190,7 @@ class Extractor:
         image only), or any object with ``detect(image)``. ``ner``: for an MRE run, the NER run (or Extractor)
         whose entities :meth:`relations` pairs up when no head and tail are given.
         """
-        model, tokenizer = load_run(run_dir)
+        model, tokenizer = from_pretrained(run_dir)
         config = model.config
         pixels = not config.text_only and config.image_source == "pixels"
         image_encoder = build_image_encoder(config.image_encoder) if pixels else None
@@ -327,7 +327,9 @@ class Extractor:
             if self.detector is not None:
                 detections[row] = self.detector.detect(image)[: self.config.max_crops]
             regions = [image, *crop_regions(image, detections[row], self.config.max_crops)]
-            vectors = self.image_encoder(torch.stack([preprocess(region) for region in regions]))
+            vectors = self.image_encoder(
+                torch.stack([self.image_encoder.preprocess(region) for region in regions])
+            )
             features[row, : len(regions)] = vectors.to(
                 torch.float16
             ).float()  # as the training cache holds them

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -10,8 +9,8 @@ from mmib.data.discover import Dataset, load_dataset
 from mmib.encoders.captions import CaptionSide
 from mmib.encoders.image import ImageFeatureCache
 from mmib.model.mmib import MMIBModel
+from mmib.model.run_folder import RunFolder, from_pretrained
 from mmib.training.batching import Collator, PreparedSplit, image_side, prepare_split
-from mmib.training.checkpoint import load_run
 from mmib.training.config import TrainConfig
 from mmib.training.evaluation import predict_split, score, write_predictions
 
@@ -34,13 +33,12 @@ def open_run_split(
     run_dir: Path | str, split: str = "test", data: str | None = None, progress: bool = True
 ) -> RunSplit:
     run_dir = Path(run_dir)
-    if not (run_dir / "train_config.json").is_file() or not (run_dir / "model_config.json").is_file():
-        raise FileNotFoundError(f"{run_dir}: not a run folder (no train_config.json / model_config.json)")
-    train = TrainConfig(**json.loads((run_dir / "train_config.json").read_text()))
+    run = RunFolder(run_dir).require(training_config=True)
+    train = TrainConfig(**run.read_train_config())
     dataset = load_dataset(data or train.data, image_root=train.images)
     if split not in dataset.splits:  # checked before the model loads: a typo costs no waiting
         raise ValueError(f"{dataset.path} has no {split!r} split (has {', '.join(dataset.splits)})")
-    model, tokenizer = load_run(run_dir)
+    model, tokenizer = from_pretrained(run_dir)
     config = model.config
     cache, captions = image_side(config, train.captions, train.feature_cache)
     prepared = prepare_split(
@@ -58,19 +56,14 @@ def evaluate_run(
     config = opened.model.config
     predictions = predict_split(opened.model, opened.collator, opened.prepared, opened.train.eval_batch_size)
     scores = score(config.task, opened.prepared.records, predictions)
-    suffix = "conll" if config.task == "ner" else "jsonl"
-    write_predictions(
-        config.task,
-        opened.prepared.records,
-        predictions,
-        opened.run_dir / "predictions" / f"{split}.{suffix}",
-    )
+    run = RunFolder(opened.run_dir)
+    write_predictions(config.task, opened.prepared.records, predictions, run.predictions(split, config.task))
     result = {"split": split, "variant": config.variant, "scores": scores}
     if opened.cache is not None:
         result["image_features"] = str(opened.cache.counts)
     if opened.captions is not None:
         result["captions"] = opened.captions.counts[split].line(split)
-    (opened.run_dir / f"scores_{split}.json").write_text(json.dumps(result, indent=2) + "\n")
+    run.write_json(run.scores(split), result)
     return result
 
 

@@ -3,12 +3,10 @@ checkpoint, resumable last checkpoint, metrics.jsonl, early stopping, fixed seed
 
 from __future__ import annotations
 
-import json
 import random
 import resource
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -19,8 +17,8 @@ from mmib.encoders.image import build_image_encoder
 from mmib.encoders.text import WordTokenizer
 from mmib.model.config import MMIBConfig
 from mmib.model.mmib import MMIBModel
+from mmib.model.run_folder import RunFolder, build_model, save_pretrained, save_weights
 from mmib.training.batching import Collator, PreparedSplit, epoch_batches, image_side, prepare_split
-from mmib.training.checkpoint import build_model, save_encoder_files, save_weights
 from mmib.training.config import TrainConfig
 from mmib.training.evaluation import evaluate_split
 from mmib.training.hardware import describe, make_accelerator, micro_batches, process_share, sync_unless
@@ -134,7 +132,7 @@ class Trainer:
 
     def __init__(self, train: TrainConfig, progress: bool = True) -> None:
         self.train_config = train
-        self.run_dir = Path(train.output_dir)
+        self.run = RunFolder(train.output_dir)
         self.progress = progress
         self.image_counts = None  # CacheCounts of the last _prepare, when the model uses images
         self.kl_warmup_steps = 0
@@ -195,23 +193,20 @@ class Trainer:
             dataset.splits["train"] = dataset.splits["train"][: train.max_train_samples]
         feature_dim = image_feature_dim(train)
         if resume:
-            model_config = MMIBConfig.load(self.run_dir / "model_config.json")
+            model_config = MMIBConfig.load(self.run.model_config)
         else:
             model_config = model_config_for(train, dataset, feature_dim)
-        if resume and not (self.run_dir / "last.pt").exists():
+        if resume and not self.run.last_state.exists():
             # Stopped before its first epoch ended: nothing to continue from. Seeds make a fresh start the
             # same run, so start it again rather than fail.
-            self.say(f"{self.run_dir}: no epoch had finished before the stop; starting the run again")
+            self.say(f"{self.run}: no epoch had finished before the stop; starting the run again")
             resume = False
         set_seed(train.seed)
         model, tokenizer = build_model(model_config)
-        if main:
-            self.run_dir.mkdir(parents=True, exist_ok=True)
         if main and not resume:  # a fresh run, or one restarted because no epoch had finished
-            model_config.save(self.run_dir / "model_config.json")
-            (self.run_dir / "train_config.json").write_text(json.dumps(train.to_dict(), indent=2) + "\n")
-            save_encoder_files(model, tokenizer, self.run_dir)
-            (self.run_dir / "metrics.jsonl").write_text("")
+            save_pretrained(model, tokenizer, self.run)
+            self.run.write_json(self.run.train_config, train.to_dict())
+            self.run.metrics.write_text("")
         accelerator.wait_for_everyone()
         prepared = self._prepare(model_config, dataset)
         collator = Collator.for_model(WordTokenizer(tokenizer, model_config.max_length), model_config)
@@ -244,7 +239,7 @@ class Trainer:
             if improved:
                 state.best_f1, state.best_epoch, state.epochs_without_improvement = dev["f1"], state.epoch, 0
                 if main:
-                    save_weights(model, self.run_dir / "best" / "model.safetensors")
+                    save_weights(model, self.run.best_weights)
             else:
                 state.epochs_without_improvement += 1
             if main:
@@ -267,7 +262,7 @@ class Trainer:
         if self.caption_counts is not None:
             summary["captions"] = self.caption_counts
         if main:
-            (self.run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+            self.run.write_json(self.run.summary, summary)
         accelerator.wait_for_everyone()
         return summary
 
@@ -345,8 +340,7 @@ class Trainer:
             "train_seconds_total": round(state.train_seconds, 1),
             "train_samples_per_second": round(state.train_samples / max(state.train_seconds, 1e-9), 2),
         }
-        with (self.run_dir / "metrics.jsonl").open("a") as handle:
-            handle.write(json.dumps(record) + "\n")
+        self.run.append_metrics(record)
         print(
             f"epoch {state.epoch}: loss {losses['loss']:.4f}  dev P {dev['precision']:.4f} "
             f"R {dev['recall']:.4f} F1 {dev['f1']:.4f}{'  (best)' if improved else ''}",
@@ -371,14 +365,12 @@ class Trainer:
             "python_rng": generators[0][1],
             "rng_per_process": [list(g) for g in generators],
         }
-        temporary = self.run_dir / "last.pt.tmp"
-        torch.save(payload, temporary)
-        temporary.replace(self.run_dir / "last.pt")  # atomic: a kill mid-save leaves the old file
+        self.run.save_last(payload)
         self.accelerator.wait_for_everyone()
 
     def _restore(self, model, optimizer, scheduler) -> TrainingState:
         """Load last.pt into the bare model and optimiser (before Accelerate moves them to the device)."""
-        payload = torch.load(self.run_dir / "last.pt", map_location="cpu", weights_only=True)
+        payload = self.run.load_last()
         model.load_state_dict(payload["model"])
         optimizer.load_state_dict(payload["optimizer"])
         scheduler.load_state_dict(payload["scheduler"])
@@ -389,5 +381,5 @@ class Trainer:
         version, internal, gauss = python_rng
         random.setstate((version, tuple(internal), gauss))
         state = TrainingState(**payload["state"])
-        self.say(f"resumed {self.run_dir} after epoch {state.epoch} (best dev F1 {state.best_f1:.4f})")
+        self.say(f"resumed {self.run} after epoch {state.epoch} (best dev F1 {state.best_f1:.4f})")
         return state

@@ -1,0 +1,165 @@
+"""The run folder: the one owner of its on-disk layout, and saving/loading a trained MMIB model.
+
+Training writes a run folder, evaluation and prediction read it; every file name is written here and
+nowhere else::
+
+    model_config.json          MMIBConfig (task, labels, encoder names, variant, sizes)
+    train_config.json          the training run's settings (mmib.training.TrainConfig)
+    text_encoder/              the encoder's HF config and tokenizer files (no hub needed to reload)
+    best/model.safetensors     weights of the best dev epoch
+    last.pt                    weights, optimiser, scheduler and RNG states of the last epoch (--resume)
+    metrics.jsonl              one line per epoch
+    summary.json               best epoch, timings, hardware, whether the run finished
+    scores_<split>.json        mmib evaluate's scores
+    predictions/<split>.conll  (MNER) or .jsonl (MRE): mmib evaluate's predictions
+
+This module sits beside the model, not in the training package, so that prediction loads a run without
+importing any training code (as a Hugging Face model's ``from_pretrained`` needs no trainer).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from mmib.encoders.text import TextEncoder, WordTokenizer
+from mmib.model.config import MMIBConfig
+from mmib.model.mmib import MMIBModel
+
+
+class RunFolder:
+    """Paths and small reads/writes of one run folder."""
+
+    MODEL_CONFIG = "model_config.json"
+    TRAIN_CONFIG = "train_config.json"
+    TEXT_ENCODER = "text_encoder"
+    BEST_WEIGHTS = "best/model.safetensors"
+    LAST_STATE = "last.pt"
+    METRICS = "metrics.jsonl"
+    SUMMARY = "summary.json"
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+
+    def __str__(self) -> str:
+        return str(self.path)
+
+    # -- paths --------------------------------------------------------------------------------------
+
+    @property
+    def model_config(self) -> Path:
+        return self.path / self.MODEL_CONFIG
+
+    @property
+    def train_config(self) -> Path:
+        return self.path / self.TRAIN_CONFIG
+
+    @property
+    def text_encoder(self) -> Path:
+        return self.path / self.TEXT_ENCODER
+
+    @property
+    def best_weights(self) -> Path:
+        return self.path / self.BEST_WEIGHTS
+
+    @property
+    def last_state(self) -> Path:
+        return self.path / self.LAST_STATE
+
+    @property
+    def metrics(self) -> Path:
+        return self.path / self.METRICS
+
+    @property
+    def summary(self) -> Path:
+        return self.path / self.SUMMARY
+
+    def scores(self, split: str) -> Path:
+        return self.path / f"scores_{split}.json"
+
+    def predictions(self, split: str, task: str) -> Path:
+        return self.path / "predictions" / f"{split}.{'conll' if task == 'ner' else 'jsonl'}"
+
+    # -- checks and small files ---------------------------------------------------------------------
+
+    def require(self, training_config: bool = False) -> RunFolder:
+        """This folder, or a FileNotFoundError that says what is missing."""
+        needed = [self.MODEL_CONFIG, *([self.TRAIN_CONFIG] if training_config else [])]
+        missing = [name for name in needed if not (self.path / name).is_file()]
+        if missing:
+            raise FileNotFoundError(f"{self.path}: not a run folder (no {' / '.join(missing)})")
+        return self
+
+    def read_train_config(self) -> dict:
+        return json.loads(self.train_config.read_text(encoding="utf-8"))
+
+    def write_json(self, path: Path, value: dict) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(value, indent=2) + "\n", encoding="utf-8")
+
+    def read_metrics(self) -> list[dict]:
+        return [json.loads(line) for line in self.metrics.read_text(encoding="utf-8").splitlines() if line]
+
+    def append_metrics(self, record: dict) -> None:
+        with self.metrics.open("a", encoding="utf-8") as handle:
+            handle.write(json.dumps(record) + "\n")
+
+    # -- the resumable training state ---------------------------------------------------------------
+
+    def save_last(self, payload: dict) -> None:
+        temporary = self.last_state.with_name(self.LAST_STATE + ".tmp")
+        torch.save(payload, temporary)
+        temporary.replace(self.last_state)  # atomic: a kill mid-save leaves the old file
+
+    def load_last(self) -> dict:
+        return torch.load(self.last_state, map_location="cpu", weights_only=True)
+
+
+def build_model(config: MMIBConfig, pretrained: bool = True, encoder_folder: Path | None = None):
+    """A fresh model (pretrained text encoder) or an empty one shaped like a saved run's.
+
+    Returns (model, tokenizer) with ``config.hidden_size`` set from the encoder.
+    """
+    from transformers import AutoConfig, AutoModel, AutoTokenizer
+
+    if pretrained:
+        text_encoder, tokenizer = TextEncoder.from_pretrained(config.text_encoder)
+    else:
+        hf_config = AutoConfig.from_pretrained(encoder_folder)
+        text_encoder = TextEncoder(AutoModel.from_config(hf_config), config.text_encoder)
+        tokenizer = AutoTokenizer.from_pretrained(encoder_folder)
+    config.hidden_size = text_encoder.hidden_size
+    if config.hidden_size % config.num_heads:
+        config.num_heads = max(h for h in range(1, 17) if config.hidden_size % h == 0)
+    return MMIBModel(config, text_encoder), tokenizer
+
+
+def save_pretrained(model: MMIBModel, tokenizer, run: RunFolder) -> None:
+    """What a run needs before any weights: the model config and the text encoder's config and tokenizer."""
+    run.path.mkdir(parents=True, exist_ok=True)
+    model.config.save(run.model_config)
+    model.text_encoder.model.config.save_pretrained(run.text_encoder)
+    tokenizer.save_pretrained(run.text_encoder)
+
+
+def save_weights(model: MMIBModel, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+    save_file(state, str(path))
+
+
+def from_pretrained(run_dir: Path | str, which: str = "best") -> tuple[MMIBModel, WordTokenizer]:
+    """The model of a run folder (``best`` or ``last`` weights), in eval mode, with its tokenizer."""
+    run = RunFolder(run_dir).require()
+    config = MMIBConfig.load(run.model_config)
+    model, tokenizer = build_model(config, pretrained=False, encoder_folder=run.text_encoder)
+    if which == "best":
+        state = load_file(str(run.best_weights))
+    else:
+        state = run.load_last()["model"]
+    model.load_state_dict(state)
+    model.eval()
+    return model, WordTokenizer(tokenizer, config.max_length)
