@@ -243,3 +243,59 @@ def test_run_folder_file_names_are_written_in_one_place():
                     if re.search(rf"(?<![\w-]){re.escape(n)}", node.value)
                 ]
     assert offenders == []
+
+
+@pytest.mark.slow
+def test_sharded_feature_extraction_fills_the_same_cache(synth_ner, tmp_path):
+    from mmib.encoders.feature_store import ShardedFeatureStore
+
+    arguments = ["-m", "mmib", "features", str(synth_ner), "--image-encoder", "random-cnn", "--device", "cpu"]
+    alone = subprocess.run(
+        [sys.executable, *arguments, "--cache", str(tmp_path / "one")], capture_output=True, text=True
+    )
+    assert alone.returncode == 0, alone.stderr[-2000:]
+    shared = torchrun([*arguments, "--cache", str(tmp_path / "two")])
+    assert "process 1/2" in shared.stdout and "process 2/2" in shared.stdout
+    one = ShardedFeatureStore(tmp_path / "one" / "random-cnn")
+    two = ShardedFeatureStore(tmp_path / "two" / "random-cnn")
+    assert one.keys() == two.keys() and len(one.keys()) > 50
+    keys = sorted(one.keys())
+    first, second = one.read(keys), two.read(keys)
+    assert all(torch.equal(first[k], second[k]) for k in keys)
+
+
+@pytest.mark.slow
+def test_two_process_prediction_merges_into_the_one_process_output(tiny_ner_run, synth_ner, tmp_path):
+    source = synth_ner / "test.txt"
+    posts = source.read_text(encoding="utf-8").split("\n\n")[:30]
+    source = tmp_path / "posts.txt"
+    source.write_text("\n\n".join(posts) + "\n", encoding="utf-8")
+    common = [
+        "-m",
+        "mmib",
+        "predict",
+        str(tiny_ner_run),
+        "--input",
+        str(source),
+        "--no-detector",
+        "--images",
+        str(synth_ner / "synth_images"),
+        "--batch-size",
+        "4",
+    ]
+    alone = subprocess.run(
+        [sys.executable, *common, "--output", str(tmp_path / "one.jsonl")], capture_output=True, text=True
+    )
+    assert alone.returncode == 0, alone.stderr[-2000:]
+    shared = torchrun([*common, "--output", str(tmp_path / "two.jsonl")])
+    assert "merged" in shared.stdout and not list(tmp_path.glob("two.jsonl.part*"))
+    one = (tmp_path / "one.jsonl").read_text().splitlines()
+    two = (tmp_path / "two.jsonl").read_text().splitlines()
+    assert len(one) == 30 and [json.loads(x)["id"] for x in two] == [json.loads(x)["id"] for x in one]
+    for a, b in zip(one, two, strict=True):
+        first, second = json.loads(a), json.loads(b)
+        assert [(e["text"], e["type"]) for e in first["entities"]] == [
+            (e["text"], e["type"]) for e in second["entities"]
+        ]
+        confidences = zip(first["entities"], second["entities"], strict=True)
+        assert all(abs(x["confidence"] - y["confidence"]) <= 1e-4 for x, y in confidences)

@@ -327,6 +327,54 @@ def train(
     typer.echo(json.dumps(summary, indent=2))
 
 
+@app.command("features")
+def features(
+    data: Annotated[str, typer.Argument(help="Dataset folder whose images (and crops) to encode.")],
+    images: Annotated[
+        str | None, typer.Option("--images", help="Image root (default: the dataset folder's layout).")
+    ] = None,
+    image_encoder: Annotated[
+        str,
+        typer.Option(
+            "--image-encoder", help="efficientnet-lite0, resnet50[:WEIGHTS] or a transformers name."
+        ),
+    ] = "efficientnet-lite0",
+    cache: Annotated[
+        str | None, typer.Option("--cache", help="Feature cache folder (default ~/.cache/mmib/features).")
+    ] = None,
+    batch_size: Annotated[int, typer.Option("--batch-size", help="Images per forward pass.")] = 64,
+    device: Annotated[str, typer.Option("--device", help="auto, cpu, cuda or mps.")] = "auto",
+    max_crops: Annotated[int, typer.Option("--max-crops", help="Crops per post (m).")] = 3,
+) -> None:
+    """Fill the image-feature cache before training. Under `torchrun --nproc_per_node N -m mmib features`
+    each process encodes its share of the files."""
+    from accelerate import PartialState
+
+    from mmib.encoders.extract import extract_features
+    from mmib.encoders.image import ImageFeatureCache, build_image_encoder
+    from mmib.training.batching import default_cache_dir
+
+    dataset = load_dataset(data, image_root=images)
+    if dataset.image_root is None:
+        raise FileNotFoundError(f"{dataset.path}: no image folder found; give --images DIR")
+    state = PartialState(cpu=device == "cpu")
+    if device not in ("auto", "cpu") and state.device.type != device:
+        raise ValueError(f"--device {device}: not available here (found {state.device.type})")
+    feature_cache = ImageFeatureCache(
+        build_image_encoder(image_encoder), cache or default_cache_dir(), batch_size, device=state.device
+    )
+    report = extract_features(
+        dataset,
+        feature_cache,
+        max_crops,
+        state.process_index,
+        state.num_processes,
+        progress=sys.stderr.isatty() and state.is_main_process,
+    )
+    typer.echo(report.line(state.process_index, state.num_processes))
+    state.wait_for_everyone()
+
+
 @app.command("evaluate")
 def evaluate(
     run_dir: Annotated[Path, typer.Argument(help="Run folder written by mmib train.")],
@@ -404,27 +452,55 @@ def predict(
     dedupe: Annotated[
         bool, typer.Option("--dedupe", help="Keep the first of posts that share an id (else: an error).")
     ] = False,
+    batch_size: Annotated[int, typer.Option("--batch-size", help="Posts per forward pass.")] = 16,
+    device: Annotated[
+        str, typer.Option("--device", help="auto (CUDA, MPS, then CPU), cpu, cuda or mps.")
+    ] = "cpu",
 ) -> None:
-    """Entities (and relations) for every post of a file, with a progress bar; resumable."""
-    from mmib.predict.batch import predict_file
+    """Entities (and relations) for every post of a file, with a progress bar; resumable. Under
+    `torchrun --nproc_per_node N -m mmib predict ...` each process predicts its share on its own device and
+    the shares are merged into one output in input order."""
+    from accelerate import PartialState
+
+    from mmib.predict.batch import PredictCounts, merge_parts, predict_file, read_posts
+    from mmib.predict.extractor import Extractor
 
     if not input_path.is_file():
         raise FileNotFoundError(f"{input_path}: no such input file (--input)")
     if images is not None and not images.is_dir():
         raise FileNotFoundError(f"{images}: no such image folder (--images)")
+    state = PartialState(cpu=device == "cpu")
+    for folder in (run_dir, ner):
+        if folder is not None:
+            RunFolder(folder).require()
+    extractor = Extractor.load(
+        run_dir,
+        detector=None if no_detector else "default",
+        ner=ner,
+        batch_size=batch_size,
+        device=state.device if device != "cpu" else "cpu",
+    )
     counts = predict_file(
-        _extractor(run_dir, ner, no_detector),
+        extractor,
         input_path,
         output,
         images,
-        progress=sys.stderr.isatty(),
+        progress=sys.stderr.isatty() and state.is_main_process,
         dedupe=dedupe,
+        process=state.process_index,
+        processes=state.num_processes,
     )
+    who = f"process {state.process_index + 1}/{state.num_processes}: " if state.num_processes > 1 else ""
     for problem in counts.skipped:
-        typer.echo(f"skipped {problem}", err=True)
+        typer.echo(f"{who}skipped {problem}", err=True)
     for problem in counts.image_absent:
-        typer.echo(f"image-absent {problem}", err=True)
-    typer.echo(counts.summary())
+        typer.echo(f"{who}image-absent {problem}", err=True)
+    typer.echo(who + counts.summary())
+    if state.num_processes > 1:
+        state.wait_for_everyone()
+        if state.is_main_process:
+            merged = merge_parts(output, list(read_posts(input_path, PredictCounts())))
+            typer.echo(f"merged {merged} predictions of {state.num_processes} processes into {output}")
 
 
 @app.command("serve")

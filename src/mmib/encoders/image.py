@@ -217,9 +217,15 @@ class ImageFeatureCache:
     (:mod:`mmib.encoders.feature_store`) under ``<cache_dir>/<encoder>/``, keyed by the file's sha256."""
 
     def __init__(
-        self, encoder: ImageEncoder, cache_dir: Path | str, batch_size: int = 32, shard_size: int = 2048
+        self,
+        encoder: ImageEncoder,
+        cache_dir: Path | str,
+        batch_size: int = 32,
+        shard_size: int = 2048,
+        device: torch.device | str = "cpu",
     ) -> None:
-        self.encoder = encoder
+        self.device = torch.device(device)
+        self.encoder = encoder.to(self.device)
         self.store = ShardedFeatureStore(Path(cache_dir) / encoder.cache_name)
         self.folder = self.store.folder
         self.batch_size = batch_size
@@ -263,7 +269,7 @@ class ImageFeatureCache:
                     if len(self.counts.problems) < 20:
                         self.counts.problems.append(str(error))
             if pixels:
-                vectors = self.encoder(torch.stack(pixels))
+                vectors = self.encoder(torch.stack(pixels).to(self.device)).float().cpu()
                 pending.update(zip(digests, vectors, strict=True))
             if len(pending) >= self.shard_size:  # a killed extraction keeps what it has written
                 computed.update(self.store.write(pending))

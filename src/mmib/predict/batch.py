@@ -131,6 +131,37 @@ def check_duplicates(posts: list[InputPost], dedupe: bool, counts: PredictCounts
     return kept
 
 
+def part_path(output: Path, process: int, processes: int) -> Path:
+    """Where one of several processes writes its share before the parts are merged into ``output``."""
+    return output.with_name(f"{output.name}.part{process + 1}-of{processes}")
+
+
+def part_paths(output: Path) -> list[Path]:
+    return sorted(output.parent.glob(f"{output.name}.part*-of*"))
+
+
+def merge_parts(output: Path, posts: list[InputPost]) -> int:
+    """Fold the processes' part files into ``output``, every post once and in input order (posts already
+    in ``output`` from an earlier run first, as they were); the parts are then removed. Returns the number
+    of lines taken from the parts."""
+    parts = part_paths(output)
+    by_id: dict[str, str] = {}
+    for part in parts:
+        done_ids(part)  # drops a last line cut short by a killed process
+        for line in part.read_text(encoding="utf-8").splitlines():
+            by_id[id_key(json.loads(line)["id"])] = line
+    if not by_id:
+        return 0
+    earlier = output.read_text(encoding="utf-8").splitlines() if output.exists() else []
+    ordered = [by_id[key] for key in (id_key(p.post_id) for p in posts) if key in by_id]
+    temporary = output.with_name(output.name + ".merging")
+    temporary.write_text("".join(line + "\n" for line in [*earlier, *ordered]), encoding="utf-8")
+    temporary.replace(output)  # atomic: a kill mid-merge leaves the parts and the old output
+    for part in parts:
+        part.unlink()
+    return len(ordered)
+
+
 def done_ids(output: Path) -> set[str]:
     """Ids (as :func:`id_key`) already in the output; a last line cut short by a killed run is removed."""
     if not output.exists():
@@ -170,15 +201,26 @@ def predict_file(
     images: Path | None = None,
     progress: bool = True,
     dedupe: bool = False,
+    process: int = 0,
+    processes: int = 1,
 ) -> PredictCounts:
     """Predict every post of ``input_path`` into ``output_path`` (JSON lines, resumable). Raises
-    :class:`DuplicateIds` before predicting anything when two lines share an id (unless ``dedupe``)."""
+    :class:`DuplicateIds` before predicting anything when two lines share an id (unless ``dedupe``).
+
+    With several processes, process ``process`` predicts every ``processes``-th post into its own part file
+    (:func:`part_path`); :func:`merge_parts` then joins them. Only the first process reports the input's bad
+    lines (every process reads them); each reports the posts it predicted.
+    """
     counts = PredictCounts()
     posts = check_duplicates(list(read_posts(input_path, counts)), dedupe, counts)
-    finished = done_ids(output_path)
+    if process > 0:
+        counts.skipped.clear()
+    finished = done_ids(output_path).union(*(done_ids(part) for part in part_paths(output_path)))
+    target = output_path if processes == 1 else part_path(output_path, process, processes)
+    posts = posts[process::processes]
     output_path.parent.mkdir(parents=True, exist_ok=True)
     pending: list[tuple[InputPost, object]] = []
-    with output_path.open("a", encoding="utf-8") as out:
+    with target.open("a", encoding="utf-8") as out:
 
         def flush() -> None:
             results = extractor.analyze_many([(post.text, image, post.caption) for post, image in pending])

@@ -107,6 +107,15 @@ def open_image(image: ImageInput) -> Image.Image | None:
         raise InputError(f"image {image}: no such file") from None
 
 
+def resolve_device(device: torch.device | str) -> torch.device:
+    """A torch device; "auto" is CUDA where present, then Apple MPS, then the CPU."""
+    if str(device) == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        return torch.device("mps" if torch.backends.mps.is_available() else "cpu")
+    return torch.device(device)
+
+
 def check_text(text: str, max_chars: int = MAX_CHARS) -> list[Token]:
     if not isinstance(text, str):
         raise InputError(f"text must be a string, got {type(text).__name__}")
@@ -164,12 +173,14 @@ class Extractor:
         max_chars: int = MAX_CHARS,
         warn_without_detector: bool = False,
         caption_encoder: CaptionEncoder | None = None,
+        device: torch.device | str = "cpu",
     ) -> None:
-        self.model = model.eval()
+        self.device = resolve_device(device)
+        self.model = model.eval().to(self.device)
         self.caption_encoder = caption_encoder  # runs whose image side is a caption
         self.tokenizer = tokenizer
         self.config = model.config
-        self.image_encoder = image_encoder
+        self.image_encoder = image_encoder.to(self.device) if image_encoder is not None else None
         self.detector = detector
         self.ner = ner
         self.batch_size = batch_size
@@ -183,12 +194,14 @@ class Extractor:
         detector: Detector | str | None = "default",
         ner: Extractor | Path | str | None = None,
         batch_size: int = 16,
+        device: torch.device | str = "cpu",
     ) -> Extractor:
         """A run folder written by ``mmib train`` (best-dev weights).
 
         ``detector``: "default" (the offline SSD detector where installed, else whole image only), None (whole
         image only), or any object with ``detect(image)``. ``ner``: for an MRE run, the NER run (or Extractor)
-        whose entities :meth:`relations` pairs up when no head and tail are given.
+        whose entities :meth:`relations` pairs up when no head and tail are given. ``device``: "cpu",
+        "cuda", "cuda:1", "mps" or "auto" (CUDA, then MPS, then CPU).
         """
         model, tokenizer = from_pretrained(run_dir)
         config = model.config
@@ -200,7 +213,7 @@ class Extractor:
         if detector == "default":
             detector = load_default_detector() if image_encoder is not None else None
         if isinstance(ner, str | Path):
-            ner = cls.load(ner, detector=detector, batch_size=batch_size)
+            ner = cls.load(ner, detector=detector, batch_size=batch_size, device=device)
         return cls(
             model,
             tokenizer,
@@ -210,6 +223,7 @@ class Extractor:
             batch_size,
             warn_without_detector=wanted_default,
             caption_encoder=caption_encoder,
+            device=device,
         )
 
     # ---- public API -------------------------------------------------------------------------------------
@@ -327,9 +341,8 @@ class Extractor:
             if self.detector is not None:
                 detections[row] = self.detector.detect(image)[: self.config.max_crops]
             regions = [image, *crop_regions(image, detections[row], self.config.max_crops)]
-            vectors = self.image_encoder(
-                torch.stack([self.image_encoder.preprocess(region) for region in regions])
-            )
+            pixels = torch.stack([self.image_encoder.preprocess(region) for region in regions])
+            vectors = self.image_encoder(pixels.to(self.device)).cpu()
             features[row, : len(regions)] = vectors.to(
                 torch.float16
             ).float()  # as the training cache holds them
@@ -358,7 +371,7 @@ class Extractor:
             image_features=features,
             image_mask=mask,
             post_ids=torch.arange(len(words)),
-        )
+        ).to(self.device)
 
     @torch.no_grad()
     def _tag_posts(
@@ -384,7 +397,7 @@ class Extractor:
             batch = self.make_batch([post.words for post in chunk], features, mask, captions)
             fused = self.model.encode(batch).fused
             tag_ids = self.model.head.decode(fused, batch.word_mask)
-            marginals = self.model.head.marginals(fused, batch.word_mask)
+            marginals = self.model.head.marginals(fused, batch.word_mask).cpu()
             for row, post in enumerate(chunk):
                 text, tokens = post.text, post.tokens
                 tags = [self.config.labels[i] for i in tag_ids[row]]
@@ -457,10 +470,12 @@ class Extractor:
         else:  # the post is encoded once and every pair pooled from its C, eq. (19)
             batch = self.make_batch([words], features, mask, [caption])
             batch.pair_post = torch.zeros(len(pairs), dtype=torch.long)
-        batch.heads = torch.tensor([head for head, _ in spans])
-        batch.tails = torch.tensor([tail for _, tail in spans])
+        batch.pair_post = batch.pair_post.to(self.device)
+        batch.heads = torch.tensor([head for head, _ in spans], device=self.device)
+        batch.tails = torch.tensor([tail for _, tail in spans], device=self.device)
         fused = self.model.encode(batch).fused
-        probabilities = self.model.head.logits(fused, batch.pair_post, batch.heads, batch.tails).softmax(-1)
+        logits = self.model.head.logits(fused, batch.pair_post, batch.heads, batch.tails)
+        probabilities = logits.softmax(-1).cpu()
         best = probabilities.max(-1)
         return [
             Relation(head, tail, self.config.labels[int(label)], round(float(p), 4))
