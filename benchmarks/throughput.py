@@ -36,14 +36,14 @@ def measure(encoder: str, variant: str, steps: int, batch_size: int, data: str) 
     from mmib.training.trainer import make_optimizer, model_config_for, peak_rss_mb
 
     torch.manual_seed(0)
-    settings = TrainConfig(
+    settings = TrainConfig.create(
         data=data, text_encoder=encoder, text_only=variant == "text-only", batch_size=batch_size
     )
     dataset = load_dataset(data)
-    image_encoder = build_image_encoder(settings.image_encoder)
+    image_encoder = build_image_encoder(settings.model.image_encoder)
     config = model_config_for(settings, dataset, image_encoder.feature_dim)
     model, tokenizer = build_model(config)
-    cache = None if settings.text_only else ImageFeatureCache(image_encoder, default_cache_dir())
+    cache = None if settings.model.text_only else ImageFeatureCache(image_encoder, default_cache_dir())
     split = prepare_split(dataset, "train", cache, config.image_feature_dim, config.max_crops, progress=False)
     collator = Collator(WordTokenizer(tokenizer, config.max_length), config.labels, config.task)
     optimizer = make_optimizer(model, settings)

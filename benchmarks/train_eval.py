@@ -103,7 +103,7 @@ def finished_run(settings: TrainConfig) -> dict | None:
     except FileNotFoundError:
         return None
     # a setting added since the run was recorded counts as its default (what the run trained with)
-    if summary.get("finished") and TrainConfig(**recorded).to_dict() == settings.to_dict():
+    if summary.get("finished") and TrainConfig.from_dict(recorded).to_dict() == settings.to_dict():
         print(f"{folder}: finished run with the same settings, scored as it is", flush=True)
         return summary
     return None
@@ -226,7 +226,7 @@ def main() -> None:
         if seed in done:
             print(f"{args.name} seed {seed}: already in {target.name}, kept", flush=True)
             continue
-        settings = TrainConfig(
+        settings = TrainConfig.create(
             data=data,
             output_dir=str(runs_dir / f"seed-{seed}"),
             text_encoder=args.text_encoder,

@@ -66,7 +66,7 @@ def tiny_encoder(tmp_path_factory) -> str:
 def _tiny_run(tiny_encoder: str, data: Path, out: Path) -> Path:
     from mmib.training import TrainConfig, Trainer
 
-    settings = TrainConfig(
+    settings = TrainConfig.create(
         data=str(data),
         output_dir=str(out),
         text_encoder=tiny_encoder,

@@ -99,7 +99,7 @@ def test_caption_runs_train_evaluate_and_predict_with_caption(
     from mmib.training.evaluate_run import evaluate_run
 
     pair = variant == "text-caption-pair"
-    settings = TrainConfig(
+    settings = TrainConfig.create(
         data=str(synth_ner),
         output_dir=str(tmp_path / "run"),
         text_encoder=tiny_encoder,

@@ -109,11 +109,15 @@ def test_train_resume_and_evaluate_commands(tiny_encoder, synth_ner, tmp_path, m
             "2",
             "--stop-after-epochs",
             "1",
+            "--model.beta1",
+            "0.25",
             *common,
         ],
     )
     assert result.exit_code == 0, result.output
     assert json.loads(result.output[result.output.index("{") :])["epochs_completed"] == 1
+    assert json.loads((run / "train_config.json").read_text())["model"]["beta1"] == 0.25
+    assert json.loads((run / "model_config.json").read_text())["beta1"] == 0.25
     result = runner.invoke(app, ["train", "--resume", str(run)])
     assert result.exit_code == 0, result.output
     assert "resumed" in result.output and '"epochs_completed": 2' in result.output
@@ -129,6 +133,13 @@ def test_train_reports_bad_data_cleanly(tmp_path):
     result = runner.invoke(app, ["train", "--data", str(tmp_path), "--out", str(tmp_path / "run")])
     assert result.exit_code == 2
     assert "train.txt:2: no tab" in result.output
+
+
+def test_train_refuses_an_unknown_setting_in_one_line(synth_ner, tmp_path):
+    result = runner.invoke(
+        app, ["train", "--data", str(synth_ner), "--out", str(tmp_path / "r"), "--model.bet1", "2"]
+    )
+    assert result.exit_code == 2 and "model.bet1" in result.output and "Traceback" not in result.output
 
 
 def test_help_lists_every_command():

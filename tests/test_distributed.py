@@ -47,7 +47,7 @@ def settings(encoder: str, data: Path, out: Path, **extra) -> TrainConfig:
         threads=1,
     )
     values.update(extra)
-    return TrainConfig(**values)
+    return TrainConfig.create(**values)
 
 
 def torchrun(arguments: list[str], processes: int = 2) -> subprocess.CompletedProcess:

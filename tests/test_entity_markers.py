@@ -35,7 +35,7 @@ def marked_run(tiny_encoder, synth_re, tmp_path_factory):
     from mmib.training import TrainConfig, Trainer
 
     out = tmp_path_factory.mktemp("markers") / "run"
-    settings = TrainConfig(
+    settings = TrainConfig.create(
         data=str(synth_re),
         output_dir=str(out),
         text_encoder=tiny_encoder,

@@ -129,7 +129,7 @@ def test_ids_keep_their_json_type(ner_extractor, tmp_path):
 def _settings(tiny_encoder, data, out, **extra):
     from mmib.training import TrainConfig
 
-    return TrainConfig(
+    return TrainConfig.create(
         data=str(data),
         output_dir=str(out),
         text_encoder=tiny_encoder,

@@ -92,17 +92,18 @@ def test_paper_configurations_resolve_to_bert_and_resnet(
     from mmib.training import TrainConfig
 
     settings = TrainConfig.from_yaml(REPO / "configs" / f"{name}.yaml")
-    assert (settings.text_encoder, settings.image_encoder) == ("bert-base-uncased", "microsoft/resnet-50")
-    assert (settings.batch_size, settings.learning_rate, settings.max_length) == (8, 3e-5, max_length)
-    assert (settings.beta1, settings.beta2) == (0.1, 0.1) and settings.epochs == 10
+    model = settings.model
+    assert (model.text_encoder, model.image_encoder) == ("bert-base-uncased", "microsoft/resnet-50")
+    assert (settings.batch_size, settings.learning_rate, model.max_length) == (8, 3e-5, max_length)
+    assert (model.beta1, model.beta2) == (0.1, 0.1) and settings.epochs == 10
     stand_ins = {"bert-base-uncased": tiny_encoder, "microsoft/resnet-50": tiny_resnet}
     resolve_text, resolve_image = text.resolve_text_encoder, image.resolve_image_encoder
     monkeypatch.setattr(text, "resolve_text_encoder", lambda n: resolve_text(stand_ins.get(n, n)))
     monkeypatch.setattr(image, "resolve_image_encoder", lambda n: resolve_image(stand_ins.get(n, n)))
-    encoder = build_image_encoder(settings.image_encoder)
+    encoder = build_image_encoder(model.image_encoder)
     assert type(encoder.backbone).__name__ == "ResNetModel"
     config = MMIBConfig(
-        task=task, labels=["O"], text_encoder=settings.text_encoder, image_feature_dim=encoder.feature_dim
+        task=task, labels=["O"], text_encoder=model.text_encoder, image_feature_dim=encoder.feature_dim
     )
     model, _ = build_model(config)
     assert type(model.text_encoder.model).__name__ == "BertModel"

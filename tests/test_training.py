@@ -30,7 +30,7 @@ def _config(tiny_encoder, data, out, cache, **overrides) -> TrainConfig:
         learning_rate=1e-3,
     )
     values.update(overrides)
-    return TrainConfig(**values)
+    return TrainConfig.create(**values)
 
 
 def _dev_f1s(run_dir) -> list[float]:
@@ -117,6 +117,34 @@ def test_shipped_configs_parse_and_unknown_keys_fail(tmp_path):
     bad.write_text("data: x\nlearning_rat: 0.1\n")
     with pytest.raises(ValueError, match="unknown keys \\['learning_rat'\\]"):
         TrainConfig.from_yaml(bad)
+
+
+def test_nested_yaml_flat_keywords_and_legacy_run_configs_agree(tmp_path):
+    nested = tmp_path / "nested.yaml"
+    nested.write_text("data: x\nepochs: 3\nmodel:\n  beta1: 0.2\n  text_only: true\n")
+    from_yaml = TrainConfig.from_yaml(nested)
+    assert from_yaml.model.beta1 == 0.2 and from_yaml.model.text_only and from_yaml.epochs == 3
+    assert TrainConfig.create(data="x", epochs=3, beta1=0.2, text_only=True) == from_yaml
+    legacy = {**TrainConfig().to_dict(), "data": "x", "epochs": 3}  # train_config.json before the nesting
+    legacy.pop("model")
+    legacy.update(beta1=0.2, text_only=True, text_encoder="all-MiniLM-L6-v2", task=None, max_length=None)
+    assert TrainConfig.from_dict(legacy) == from_yaml
+    assert from_yaml.to_dict()["model"]["beta1"] == 0.2  # what a run folder records: nested
+
+
+def test_dotted_overrides_reach_nested_settings_and_unknown_keys_fail():
+    from mmib.training.config import parse_dotted
+
+    assignments = parse_dotted(
+        ["--model.beta1", "0.3", "--model.logvar_head=linear", "--warmup-ratio", "0.2"]
+    )
+    assert assignments == {"model.beta1": 0.3, "model.logvar_head": "linear", "warmup_ratio": 0.2}
+    settings = TrainConfig().with_dotted(assignments)
+    assert (settings.model.beta1, settings.model.logvar_head, settings.warmup_ratio) == (0.3, "linear", 0.2)
+    with pytest.raises(ValueError, match=r"model\.beta3"):
+        TrainConfig().with_dotted({"model.beta3": 1.0})
+    with pytest.raises(ValueError, match="needs a value"):
+        parse_dotted(["--model.beta1"])
 
 
 def test_schedule_floor_ends_at_the_final_ratio_and_zero_floor_is_transformers_schedule():

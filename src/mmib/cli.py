@@ -170,8 +170,9 @@ def data_synth(
         )
 
 
-@app.command("train")
+@app.command("train", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 def train(
+    context: typer.Context,
     config: Annotated[Path | None, typer.Argument(help="YAML config; flags below override it.")] = None,
     data: Annotated[str | None, typer.Option("--data", help="Dataset folder.")] = None,
     out: Annotated[str | None, typer.Option("--out", help="Run folder.")] = None,
@@ -263,8 +264,11 @@ def train(
 ) -> None:
     """Train MMIB (or an ablation) with dev evaluation each epoch and the best-dev checkpoint kept.
 
-    Flags override the YAML config; a flag's default applies when neither sets a value."""
+    Flags override the YAML config; a flag's default applies when neither sets a value. Any setting of the
+    config can also be given as --KEY VALUE, and the model's as --model.KEY VALUE (e.g. --model.beta1 0.2
+    --model.num_heads 4 --warmup-ratio 0.2)."""
     from mmib.training import TrainConfig, Trainer
+    from mmib.training.config import parse_dotted
     from mmib.training.hardware import in_launched_process, launch_command
 
     if processes > 1 and not in_launched_process():
@@ -272,8 +276,12 @@ def train(
             subprocess.call(launch_command(processes, without_option(sys.argv[1:], "--processes")))
         )
 
+    dotted = list(context.args)
+    if config is not None and str(config).startswith("--"):  # no YAML given: click took a --model.KEY as it
+        dotted.insert(0, str(config))
+        config = None
     if resume is not None:
-        base = TrainConfig(**RunFolder(resume).require(training_config=True).read_train_config())
+        base = TrainConfig.from_dict(RunFolder(resume).require(training_config=True).read_train_config())
         base.stop_after_epochs = None  # the interrupted process's limit does not carry over
     else:
         base = TrainConfig.from_yaml(config) if config else TrainConfig()
@@ -313,7 +321,11 @@ def train(
         overrides["use_refinement"] = False
     if no_ar:
         overrides["use_alignment"] = False
-    settings = base.with_overrides(**overrides)
+    try:
+        settings = base.with_overrides(**overrides).with_dotted(parse_dotted(dotted))
+    except ValueError as error:
+        typer.secho(f"error: {error}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(2) from None
     if resume is not None:
         settings = settings.with_overrides(output_dir=str(resume))
     if not settings.data:

@@ -69,7 +69,7 @@ def _markup(tokens: list[str], tags: list[str]) -> str:
 def error_report(run_dir: Path, split: str = "test", sample: int = 15, seed: int = 0, top: int = 15) -> str:
     run_dir = Path(run_dir)
     run = RunFolder(run_dir).require(training_config=True)
-    train = TrainConfig(**run.read_train_config())
+    train = TrainConfig.from_dict(run.read_train_config())
     task = json.loads(run.model_config.read_text())["task"]
     predictions = run.predictions(split, task)
     if not predictions.exists():

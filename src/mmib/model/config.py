@@ -9,7 +9,7 @@ from pathlib import Path
 
 @dataclass
 class MMIBConfig:
-    task: str  # "ner" (CRF over words) or "mre" (entity-pair classification)
+    task: str = ""  # "ner" (CRF over words) or "mre" (entity-pair classification); "": from the data
     labels: list[str] = field(default_factory=list)  # BIO tags or relations, id order
     text_encoder: str = "all-MiniLM-L6-v2"
     image_encoder: str = "efficientnet-lite0"
@@ -23,7 +23,7 @@ class MMIBConfig:
     use_alignment: bool = True  # L_ar; --no-ar turns it off
     text_only: bool = False  # encoder + head, no image branch (the text-only baselines)
     max_crops: int = 3  # m
-    max_length: int = 128  # sub-word window: 128 for MNER, 80 for MRE as in the paper
+    max_length: int | None = None  # sub-word window; None: 128 for MNER, 80 for MRE as in the paper
     # What stands for the image: "pixels" (CNN features of the whole image and crops, the paper's setting)
     # or "captions" (a frozen sentence encoder's token states of a caption of the image; not the paper's).
     image_source: str = "pixels"
@@ -39,6 +39,8 @@ class MMIBConfig:
     entity_markers: bool = False
 
     def __post_init__(self) -> None:
+        if self.max_length is None and self.task:
+            self.max_length = 128 if self.task == "ner" else 80
         for name, value, allowed in (
             ("image_source", self.image_source, ("pixels", "captions")),
             ("logvar_head", self.logvar_head, ("apenc", "linear")),

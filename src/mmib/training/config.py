@@ -2,42 +2,38 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import yaml
 
+from mmib.model.config import MMIBConfig
+
+# Model settings as earlier runs recorded them, flat beside the training settings (train_config.json of runs
+# written before the nesting); read into ``model`` by :meth:`TrainConfig.from_dict`.
+MODEL_KEYS = {f.name for f in fields(MMIBConfig)}
+
 
 @dataclass
 class TrainConfig:
+    """One training run, spaCy-style: everything in one YAML file, the model's settings nested under
+    ``model:`` (an :class:`MMIBConfig`; its task, labels and sizes are filled in from the data and the
+    encoders when the run starts). Command-line flags override any key, dotted for nested ones
+    (``--model.beta1 0.2``)."""
+
     data: str = ""  # dataset folder (see mmib.data.discover)
     output_dir: str = "runs/mmib"
     images: str | None = None  # image root; default: the dataset folder when it holds a layout
-    task: str | None = None  # "ner" or "mre"; default: from the data
-    text_encoder: str = "all-MiniLM-L6-v2"
-    image_encoder: str = "efficientnet-lite0"
     feature_cache: str | None = None  # default: $MMIB_HOME/features (~/.cache/mmib/features)
-    # Variant switches (paper defaults: all regularisers on, beta1 = beta2 = 0.1)
-    text_only: bool = False
-    use_refinement: bool = True
-    use_alignment: bool = True
-    beta1: float = 0.1
-    beta2: float = 0.1
-    # The image side: "pixels" (CNN features, the paper) or "captions" (a caption file's captions encoded
-    # by a frozen sentence encoder; not the paper's setting). caption_pair with text_only: the caption is a
-    # second text segment of a text-only model (the caption-pair baseline).
-    image_source: str = "pixels"
-    captions: str | None = None  # caption file, '<IMGID>.jpg :<caption>' per line
-    caption_encoder: str = "all-MiniLM-L6-v2"
-    caption_pair: bool = False
-    # log sigma^2 head (model/variational.py) and a linear KL warm-up over this share of the steps
-    logvar_head: str = "apenc"
-    initial_logvar: float = -4.0
+    captions: str | None = (
+        None  # caption file '<IMGID>.jpg :<caption>' per line (model.image_source captions)
+    )
+    model: MMIBConfig = field(default_factory=MMIBConfig)
+    # A linear KL warm-up over this share of the steps (beta_i ramps from 0)
     kl_warmup_ratio: float = 0.0
-    entity_markers: bool = False  # MRE: mark head and tail in the text (encoders/entity_markers.py)
     # Optimisation (paper: AdamW, lr 3e-5, weight decay 0.01, batch 8)
     epochs: int = 10
-    batch_size: int = 8
+    batch_size: int = 8  # the effective batch: posts per optimiser step, whatever the hardware
     eval_batch_size: int = 32
     learning_rate: float = 3e-5  # the pretrained text encoder
     # New, randomly initialised layers (W_v, APEnc encoders, fusion, discriminator, CRF/classifier) learn
@@ -52,9 +48,6 @@ class TrainConfig:
     max_grad_norm: float = 1.0
     patience: int = 3  # stop after this many epochs without a better dev F1 (0: never)
     seed: int = 13
-    max_length: int | None = None  # sub-word window; default 128 (NER) or 80 (MRE) as in the paper
-    max_crops: int = 3
-    dropout: float = 0.1
     max_train_samples: int | None = None  # first N training records (smoke runs only)
     stop_after_epochs: int | None = None  # end this process after N epochs; --resume continues
     threads: int | None = None  # torch intra-op threads; default: all cores
@@ -65,18 +58,80 @@ class TrainConfig:
     log_every: int = 50  # without a terminal (logs), a progress line every N training steps (0: none)
 
     @classmethod
+    def from_dict(cls, values: dict, where: str = "") -> TrainConfig:
+        """Nested (``{"model": {...}}``) or flat (model keys beside the others, as runs recorded before the
+        nesting, and as :meth:`create` takes them) settings. Unknown keys are an error naming them."""
+        values = dict(values)
+        model = dict(values.pop("model", None) or {})
+        model.update({k: values.pop(k) for k in list(values) if k in MODEL_KEYS})
+        if model.get("task", "") is None:  # flat configs said "task: null" for "from the data"
+            model["task"] = ""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known) + sorted(f"model.{k}" for k in set(model) - MODEL_KEYS)
+        if unknown:
+            prefix = f"{where}: " if where else ""
+            raise ValueError(
+                f"{prefix}unknown keys {unknown}; known keys: {sorted(known - {'model'})} and model.<key> for "
+                f"{sorted(MODEL_KEYS)}"
+            )
+        return cls(**values, model=MMIBConfig(**model))
+
+    @classmethod
+    def create(cls, **values) -> TrainConfig:
+        """Keyword form of :meth:`from_dict`: ``TrainConfig.create(data=..., text_only=True, epochs=2)``."""
+        return cls.from_dict(values)
+
+    @classmethod
     def from_yaml(cls, path: Path | str) -> TrainConfig:
         raw = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(raw) - known)
-        if unknown:
-            raise ValueError(f"{path}: unknown keys {unknown}; known keys: {sorted(known)}")
-        return cls(**raw)
+        if not isinstance(raw, dict):
+            raise ValueError(f"{path}: expected a mapping of settings, found {type(raw).__name__}")
+        return cls.from_dict(raw, where=str(path))
 
     def with_overrides(self, **overrides) -> TrainConfig:
-        values = asdict(self)
-        values.update({k: v for k, v in overrides.items() if v is not None})
-        return TrainConfig(**values)
+        """A copy with the given settings replaced, model keys by their bare name (``beta1=0.2``); None
+        leaves a setting as it is."""
+        values = self.to_dict()
+        for key, value in overrides.items():
+            if value is None:
+                continue
+            if key in MODEL_KEYS and key not in values:
+                values["model"][key] = value
+            else:
+                values[key] = value
+        return TrainConfig.from_dict(values)
+
+    def with_dotted(self, assignments: dict[str, object]) -> TrainConfig:
+        """A copy with ``{"model.beta1": 0.2, "epochs": 3}``-style settings replaced."""
+        values = self.to_dict()
+        for key, value in assignments.items():
+            section, _, name = key.rpartition(".")
+            if section not in ("", "model"):
+                raise ValueError(f"--{key}: only model.<key> settings are nested")
+            (values["model"] if section == "model" else values)[name] = value
+        return TrainConfig.from_dict(values)
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+def parse_dotted(arguments: list[str]) -> dict[str, object]:
+    """``["--model.beta1", "0.2", "--epochs=3"]`` -> ``{"model.beta1": 0.2, "epochs": 3}``; values are read as
+    YAML scalars (numbers, true/false, null, text)."""
+    found: dict[str, object] = {}
+    index = 0
+    while index < len(arguments):
+        argument = arguments[index]
+        if not argument.startswith("--") or len(argument) == 2:
+            raise ValueError(
+                f"unexpected argument {argument!r} (settings are --key VALUE or --model.key VALUE)"
+            )
+        key, equals, value = argument[2:].partition("=")
+        if not equals:
+            if index + 1 >= len(arguments):
+                raise ValueError(f"--{key} needs a value")
+            index += 1
+            value = arguments[index]
+        found[key.replace("-", "_")] = yaml.safe_load(value) if value != "" else ""
+        index += 1
+    return found

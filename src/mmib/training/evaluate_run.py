@@ -34,7 +34,7 @@ def open_run_split(
 ) -> RunSplit:
     run_dir = Path(run_dir)
     run = RunFolder(run_dir).require(training_config=True)
-    train = TrainConfig(**run.read_train_config())
+    train = TrainConfig.from_dict(run.read_train_config())
     dataset = load_dataset(data or train.data, image_root=train.images)
     if split not in dataset.splits:  # checked before the model loads: a typo costs no waiting
         raise ValueError(f"{dataset.path} has no {split!r} split (has {', '.join(dataset.splits)})")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import random
 import resource
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -35,41 +35,29 @@ def peak_rss_mb() -> float:
 
 
 def model_config_for(train: TrainConfig, dataset: Dataset, feature_dim: int) -> MMIBConfig:
-    task = train.task or dataset.task
-    return MMIBConfig(
+    """The run's model settings completed from the data (task, labels) and the encoders (feature width)."""
+    task = train.model.task or dataset.task
+    return replace(
+        train.model,
         task=task,
         labels=list(dataset.label_vocab().labels),
-        text_encoder=train.text_encoder,
-        image_encoder=train.image_encoder,
         image_feature_dim=feature_dim,
-        dropout=train.dropout,
-        beta1=train.beta1,
-        beta2=train.beta2,
-        use_refinement=train.use_refinement,
-        use_alignment=train.use_alignment,
-        text_only=train.text_only,
-        max_crops=train.max_crops,
-        max_length=train.max_length or (128 if task == "ner" else 80),
-        image_source=train.image_source,
-        caption_encoder=train.caption_encoder,
-        caption_pair=train.caption_pair,
-        logvar_head=train.logvar_head,
-        initial_logvar=train.initial_logvar,
-        entity_markers=train.entity_markers and task == "mre",
+        max_length=train.model.max_length or (128 if task == "ner" else 80),
+        entity_markers=train.model.entity_markers and task == "mre",
     )
 
 
-def image_feature_dim(train: TrainConfig) -> int:
+def image_feature_dim(model: MMIBConfig) -> int:
     """Width of what enters W_v: the CNN's feature size, or the caption encoder's hidden size."""
-    if train.text_only:
+    if model.text_only:
         return 0
-    if train.image_source == "captions":
+    if model.image_source == "captions":
         from transformers import AutoConfig
 
         from mmib.encoders.text import resolve_text_encoder
 
-        return AutoConfig.from_pretrained(resolve_text_encoder(train.caption_encoder)).hidden_size
-    return build_image_encoder(train.image_encoder).feature_dim
+        return AutoConfig.from_pretrained(resolve_text_encoder(model.caption_encoder)).hidden_size
+    return build_image_encoder(model.image_encoder).feature_dim
 
 
 def make_optimizer(model: MMIBModel, train: TrainConfig) -> torch.optim.AdamW:
@@ -191,7 +179,7 @@ class Trainer:
                 )
         if train.max_train_samples:
             dataset.splits["train"] = dataset.splits["train"][: train.max_train_samples]
-        feature_dim = image_feature_dim(train)
+        feature_dim = image_feature_dim(train.model)
         if resume:
             model_config = MMIBConfig.load(self.run.model_config)
         else:
