@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.fx
 from PIL import Image
 from torch import nn
 from tqdm import tqdm
@@ -69,11 +70,77 @@ class ImageEncoder(nn.Module):
     def train(self, mode: bool = True) -> ImageEncoder:  # frozen: batch norm statistics never update
         return super().train(False)
 
+    def folded(self) -> ImageEncoder:
+        """A copy for inference with every batch norm folded into the convolution before it (one op
+        instead of two). The numbers differ from the unfolded network's by float rounding only (under
+        1e-4, far below the float16 the feature cache stores). Networks that torch.fx cannot trace are
+        returned as they are."""
+        folded = fold_batch_norms(_FeatureNetwork(self._features_fn, self.backbone))
+        if folded is None:
+            return self
+        return ImageEncoder(folded, self.name, self.feature_dim, None, self.mean, self.std)
+
     @torch.inference_mode()
     def forward(self, pixels: torch.Tensor) -> torch.Tensor:
         # channels-last runs these CNNs about 15 % faster on CPU (measured: 1.75 s vs 2.06 s per 32 images)
         features = self._features_fn(pixels.contiguous(memory_format=torch.channels_last))
         return features.mean(dim=(2, 3)) if features.dim() == 4 else features
+
+
+class _FeatureNetwork(nn.Module):
+    """The feature function of a backbone as a module's forward (what torch.fx traces)."""
+
+    def __init__(self, features_fn, backbone: nn.Module) -> None:
+        super().__init__()
+        self.backbone = backbone
+        self._features_fn = features_fn
+
+    def forward(self, pixels: torch.Tensor) -> torch.Tensor:
+        return self._features_fn(pixels)
+
+
+class _ConvolutionsAsLeaves(torch.fx.Tracer):
+    """Keeps every Conv2d, subclasses included (EfficientNet-Lite's same-padding convolution), as one
+    node, so that a batch norm after it can be found."""
+
+    def is_leaf_module(self, module: nn.Module, qualified_name: str) -> bool:
+        return isinstance(module, nn.Conv2d) or super().is_leaf_module(module, qualified_name)
+
+
+def fold_batch_norms(network: nn.Module) -> nn.Module | None:
+    """``network`` (eval mode) with each BatchNorm2d that only follows a Conv2d folded into it, by
+    torch's own ``fuse_conv_bn_eval``; torch.fx finds the pairs (its own ``fuse`` pass matches exact
+    Conv2d types only and misses subclasses). None when the network cannot be traced."""
+    import copy
+
+    from torch.nn.utils.fusion import fuse_conv_bn_eval
+
+    root = copy.deepcopy(network).eval()
+    try:
+        graph = torch.fx.GraphModule(root, _ConvolutionsAsLeaves().trace(root))
+    except Exception:
+        return None
+    modules = dict(graph.named_modules())
+    for node in list(graph.graph.nodes):
+        if node.op != "call_module" or not isinstance(modules[node.target], nn.BatchNorm2d):
+            continue
+        source = node.args[0]
+        if not (
+            isinstance(source, torch.fx.Node)
+            and source.op == "call_module"
+            and isinstance(modules[source.target], nn.Conv2d)
+            and len(source.users) == 1
+        ):
+            continue
+        parent, _, name = source.target.rpartition(".")
+        fused = fuse_conv_bn_eval(modules[source.target], modules[node.target])
+        setattr(graph.get_submodule(parent) if parent else graph, name, fused)
+        node.replace_all_uses_with(source)
+        graph.graph.erase_node(node)
+    graph.graph.lint()
+    graph.delete_all_unused_submodules()
+    graph.recompile()
+    return graph
 
 
 def _efficientnet_lite0() -> ImageEncoder:

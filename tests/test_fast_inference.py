@@ -1,0 +1,93 @@
+"""Inference-only speed-ups change no prediction: the image side of a batch is encoded in one pass (equal to
+one image at a time), and batch norms folded into convolutions give the same features."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from PIL import Image
+
+from mmib.data import load_dataset
+from mmib.data.images import decode_image
+from mmib.encoders.image import build_image_encoder, fold_batch_norms
+from mmib.predict import Extractor
+
+
+class BoxDetector:
+    """Two fixed boxes per image: crops without the detector runtime."""
+
+    name = "boxes"
+
+    def detect(self, image):
+        from mmib.predict.detector import Detection
+
+        width, height = image.size
+        return [
+            Detection("thing", 0.9, (0.0, 0.0, width / 2, height / 2)),
+            Detection("thing", 0.8, (width / 3, height / 3, width, height)),
+        ]
+
+
+@pytest.fixture(scope="module")
+def extractor(tiny_ner_run):
+    return Extractor.load(tiny_ner_run, detector=BoxDetector())
+
+
+def test_a_batch_of_images_and_crops_equals_one_image_at_a_time(extractor, synth_ner):
+    paths = sorted((synth_ner / "synth_images").glob("*.jpg"))[:5]
+    images = [decode_image(p) for p in paths[:2]] + [None] + [decode_image(p) for p in paths[2:]]
+    together, mask, detections = extractor.visual_inputs(images)
+    for row, image in enumerate(images):
+        alone, alone_mask, alone_detections = extractor.visual_inputs([image])
+        assert mask[row].tolist() == alone_mask[0].tolist()
+        assert detections[row] == alone_detections[0]
+        assert torch.allclose(together[row], alone[0], atol=1e-3)  # float16 rounding of near-equal floats
+    assert mask[2].sum() == 0 and mask[0].tolist() == [True, True, True, False]
+
+
+def test_batched_predictions_equal_one_post_at_a_time(extractor, synth_ner):
+    dataset = load_dataset(synth_ner)
+    posts = dataset.splits["test"][:12]
+    folder = synth_ner / "synth_images"
+    inputs = [(" ".join(p.tokens), folder / f"{p.image_id}.jpg" if p.image_id else None) for p in posts]
+    batched = extractor.analyze_many(inputs)
+    for (text, image), result in zip(inputs, batched, strict=True):
+        alone = extractor.analyze(text, image)
+        assert [(e.text, e.type, e.start) for e in result.entities] == [
+            (e.text, e.type, e.start) for e in alone.entities
+        ]
+        for a, b in zip(result.entities, alone.entities, strict=True):
+            assert abs(a.confidence - b.confidence) <= 1e-4
+
+
+def test_folding_batch_norms_keeps_the_features():
+    from torch import nn
+
+    torch.manual_seed(0)
+    network = nn.Sequential(
+        nn.Conv2d(3, 8, 3), nn.BatchNorm2d(8), nn.ReLU(), nn.Conv2d(8, 8, 3, bias=False), nn.BatchNorm2d(8)
+    )
+    for module in network:
+        if isinstance(module, nn.BatchNorm2d):  # statistics as a trained network has them
+            module.running_mean.uniform_(-1, 1)
+            module.running_var.uniform_(0.5, 2)
+            module.weight.data.uniform_(0.5, 1.5)
+    network.eval()
+    folded = fold_batch_norms(network)
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in folded.modules())
+    pixels = torch.randn(2, 3, 16, 16)
+    assert torch.allclose(folded(pixels), network(pixels), atol=1e-5)
+
+
+@pytest.mark.slow
+def test_folded_efficientnet_gives_todays_features():
+    """The offline default CNN: 49 batch norms folded; features equal within 1e-3 (they are stored as
+    float16, whose step at these magnitudes is about 4e-3)."""
+    from torch import nn
+
+    encoder = build_image_encoder("efficientnet-lite0")
+    folded = encoder.folded()
+    assert sum(isinstance(m, nn.BatchNorm2d) for m in folded.modules()) == 0
+    images = [Image.new("RGB", (120, 90), colour) for colour in ("red", "navy", "olive")]
+    pixels = torch.stack([encoder.preprocess(i) for i in images])
+    assert torch.allclose(folded(pixels), encoder(pixels), atol=1e-3)
