@@ -1,5 +1,6 @@
 """Prediction speed of a trained run on new posts: single-post latency (p50, p95) and batched throughput,
-with and without the object detector. Writes benchmarks/results/prediction_latency.json.
+with and without the object detector, beside the bare networks on the same posts (their sum is the bound
+the end-to-end figures are measured against). Writes benchmarks/results/prediction_latency.json.
 
     python benchmarks/prediction_latency.py runs/bench/synth-ner-small-mmib/seed-1 \
         --data runs/data/synth-ner-small-seed13 --posts 100
@@ -54,6 +55,54 @@ def measure(extractor: Extractor, posts: list[tuple[str, Path | None]], batch_si
     }
 
 
+@torch.inference_mode()
+def bare_networks(
+    extractor: Extractor, posts: list[tuple[str, Path | None]], batch_size: int, detector
+) -> dict:
+    """The networks alone on the same posts, inputs prepared beforehand: the text encoder on the tokenised
+    batches, the CNN on the preprocessed whole images (batched as prediction batches them), the detector
+    on the decoded images. What the end-to-end figures add on top is decoding, resizing, tokenising,
+    collation, the MMIB layers and CRF decoding."""
+    from mmib.data.images import decode_image
+    from mmib.predict.tokenize import tokenize_post
+
+    words = [[t.text for t in tokenize_post(text)] for text, _ in posts]
+    batches = [extractor.tokenizer(words[i : i + batch_size]) for i in range(0, len(words), batch_size)]
+    from mmib.predict.detector import crop_regions
+
+    pictures = [decode_image(image) for _, image in posts if image is not None]
+    encoder, crops = extractor.image_encoder, extractor.config.max_crops
+    pixels = torch.stack([encoder.preprocess(p) for p in pictures])
+    regions = [r for p in pictures for r in [p, *crop_regions(p, detector.detect(p)[:crops], crops)]]
+    region_pixels = torch.stack([encoder.preprocess(r) for r in regions])
+    extractor.model.text_encoder(batches[0])  # warm-up
+    encoder(pixels[:2])
+    timings = {}
+    start = time.perf_counter()
+    for batch in batches:
+        extractor.model.text_encoder(batch)
+    timings["text_encoder_s"] = time.perf_counter() - start
+    start = time.perf_counter()
+    for chunk in pixels.split(extractor.image_batch_size):
+        encoder(chunk)
+    timings["cnn_s"] = time.perf_counter() - start
+    start = time.perf_counter()
+    for chunk in region_pixels.split(extractor.image_batch_size):
+        encoder(chunk)
+    timings["cnn_with_crops_s"] = time.perf_counter() - start
+    start = time.perf_counter()
+    for picture in pictures:
+        detector.detect(picture)
+    timings["detector_s"] = time.perf_counter() - start
+    without = timings["text_encoder_s"] + timings["cnn_s"]
+    result = {k: round(v, 3) for k, v in timings.items()}
+    result["posts_per_second_without_detector"] = round(len(posts) / without, 2)
+    with_detector = timings["text_encoder_s"] + timings["cnn_with_crops_s"] + timings["detector_s"]
+    result["posts_per_second_with_detector"] = round(len(posts) / with_detector, 2)
+    result["regions_with_detector"] = len(regions)
+    return result
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -94,6 +143,11 @@ def main() -> None:
         extractor = Extractor.load(args.run_dir, detector=chosen)
         result[name] = measure(extractor, posts, args.batch_size)
         print(name, result[name], flush=True)
+    result["bare_networks"] = bare_networks(extractor, posts, args.batch_size, detector)
+    for name in ("with_detector", "without_detector"):
+        bound = result["bare_networks"][f"posts_per_second_{name}"]
+        result[name]["share_of_bare_networks"] = round(result[name]["batched_posts_per_second"] / bound, 3)
+    print("bare networks", result["bare_networks"], flush=True)
     detector_ms = []
     for _, image in posts:
         if image is not None:
