@@ -30,6 +30,13 @@ def set_seed(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+def peak_gpu_memory(device: torch.device) -> dict[str, float]:
+    """Peak memory the process allocated on its CUDA device, when it has one."""
+    if device.type != "cuda":
+        return {}
+    return {"peak_gpu_mb": round(torch.cuda.max_memory_allocated(device) / 2**20, 1)}
+
+
 def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
 
@@ -241,6 +248,7 @@ class Trainer:
             "train_seconds": round(state.train_seconds, 1),
             "train_samples_per_second": round(state.train_samples / max(state.train_seconds, 1e-9), 2),
             "peak_rss_mb": round(peak_rss_mb(), 1),
+            **peak_gpu_memory(accelerator.device),
             "hardware": hardware.as_dict(),
             "finished": state.epoch >= train.epochs
             or bool(train.patience and state.epochs_without_improvement >= train.patience),
