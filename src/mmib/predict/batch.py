@@ -13,7 +13,9 @@ stops the run or costs a good line. Output lines are flushed batch by batch.
 from __future__ import annotations
 
 import json
+from collections import deque
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -179,19 +181,49 @@ def done_ids(output: Path) -> set[str]:
     return ids
 
 
-def _resolve_image(post: InputPost, images: Path | None, counts: PredictCounts) -> Path | None:
-    """The post's image file. With ``--images`` the name must lie inside that folder (the containment rule of
-    :func:`mmib.data.images.inside`); a name outside it is reported exactly like a missing file."""
+def _resolve_image(post: InputPost, images: Path | None) -> tuple[Path | None, str | None]:
+    """The post's image file, or None and why. With ``--images`` the name must lie inside that folder (the
+    containment rule of :func:`mmib.data.images.inside`); a name outside it reads exactly like a missing file."""
     if post.image is None:
-        return None
+        return None, None
     path = (
         (Path(post.image) if post.image.strip() else None) if images is None else inside(images, post.image)
     )
     if path is not None and path.is_file():
-        return path
-    counts.image_missing += 1
-    counts.image_absent.append(f"{post.where}: image {post.image!r} {NOT_FOUND}; predicted from the text")
-    return None
+        return path, None
+    return None, f"{post.where}: image {post.image!r} {NOT_FOUND}; predicted from the text"
+
+
+@dataclass
+class OpenedPost:
+    post: InputPost
+    image: object = None  # the decoded image, or None
+    image_absent: str | None = None  # why a named image is not there
+    error: str | None = None  # why the post is skipped
+
+
+def _open(post: InputPost, images: Path | None, max_chars: int) -> OpenedPost:
+    """Checks the text and decodes the image (in a worker thread: decoding overlaps the networks)."""
+    try:
+        check_text(post.text, max_chars)
+        path, absent = _resolve_image(post, images)
+        return OpenedPost(post, open_image(path), absent)
+    except InputError as error:
+        return OpenedPost(post, error=f"{post.where}: {error}")
+
+
+def _opened_ahead(
+    posts: list[InputPost], images: Path | None, max_chars: int, ahead: int
+) -> Iterator[OpenedPost]:
+    """:func:`_open` of each post, in order, with up to ``ahead`` posts decoded in advance by two threads."""
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="mmib-decode") as pool:
+        pending: deque = deque()
+        for post in posts:
+            pending.append(pool.submit(_open, post, images, max_chars))
+            if len(pending) >= ahead:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
 
 
 def predict_file(
@@ -232,18 +264,17 @@ def predict_file(
             pending.clear()
 
         bar = tqdm(total=len(posts), desc="predicting", unit="post", disable=not progress)
-        for post in posts:
-            if id_key(post.post_id) in finished:
-                counts.already_done += 1
-                bar.update(1)
+        todo = [post for post in posts if id_key(post.post_id) not in finished]
+        counts.already_done += len(posts) - len(todo)
+        bar.update(len(posts) - len(todo))
+        for opened in _opened_ahead(todo, images, extractor.max_chars, ahead=2 * extractor.batch_size):
+            if opened.error is not None:
+                counts.skipped.append(opened.error)
                 continue
-            try:
-                check_text(post.text, extractor.max_chars)
-                image = open_image(_resolve_image(post, images, counts))
-            except InputError as error:
-                counts.skipped.append(f"{post.where}: {error}")
-                continue
-            pending.append((post, image))
+            if opened.image_absent is not None:
+                counts.image_missing += 1
+                counts.image_absent.append(opened.image_absent)
+            pending.append((opened.post, opened.image))
             if len(pending) >= extractor.batch_size:
                 flush()
         if pending:
