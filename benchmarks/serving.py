@@ -88,8 +88,11 @@ def main() -> None:
     parser.add_argument("--data", type=Path, required=True)
     parser.add_argument("--posts", type=int, default=128)
     parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="each post is sent this many times (longer, steadier timings)"
+    )
     args = parser.parse_args()
-    posts = test_posts(args.data, args.posts)
+    posts = test_posts(args.data, args.posts) * args.rounds
     offline = offline_rate(args.run, posts, args.batch_size)
     port = free_port()
     server = subprocess.Popen(
@@ -115,6 +118,7 @@ def main() -> None:
         "run": str(args.run),
         "data": str(args.data),
         "posts": len(posts),
+        "rounds": args.rounds,
         "detector": None,
         "offline_batched_posts_per_second": round(offline, 2),
         "offline_batch_size": args.batch_size,

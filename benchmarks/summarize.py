@@ -201,9 +201,10 @@ def serving_rows() -> list[str]:
     if not path.exists():
         return []
     result = json.loads(path.read_text())
+    rounds = f" ({result['rounds']} rounds of the test posts)" if "rounds" in result else ""
     return [
-        f"Serving (`benchmarks/serving.py`, run `{result['run']}`, {result['posts']} synthetic test posts with "
-        f"images, whole image, no detector; requests batched by the server):",
+        f"Serving (`benchmarks/serving.py`, run `{result['run']}`, {result['posts']} requests{rounds} of synthetic "
+        f"test posts with images, whole image, no detector; requests batched by the server):",
         "",
         "| offline batched posts/s (batch) | `mmib serve`, 1 client | `mmib serve`, 8 clients | 8 clients / offline |",
         "|---|---|---|---|",
