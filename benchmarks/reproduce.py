@@ -75,6 +75,9 @@ def main() -> None:
         "recorded_commit": original.get("seed_commit", {}).get(str(args.seed), original["git_commit"]),
         "rerun_commit": git_commit(),
         "rerun_seconds": round(time.perf_counter() - start, 1),
+        # the data each run trained on (files recorded before fingerprints existed have none)
+        "data_recorded": original.get("seed_data", {}).get(str(args.seed)),
+        "data_rerun": rerun.get("seed_data", {}).get(str(args.seed)),
         "hardware": hardware(),
     }
     log = RESULTS / "reproducibility.json"

@@ -25,6 +25,7 @@ from pathlib import Path
 import torch
 
 from mmib.data import load_dataset
+from mmib.data.fingerprint import dataset_fingerprint
 from mmib.data.synth import SynthConfig, generate
 from mmib.model.run_folder import RunFolder
 from mmib.training import TrainConfig, Trainer
@@ -71,8 +72,21 @@ def hardware() -> dict:
         "torch_threads": torch.get_num_threads(),
         "torch": torch.__version__,
         "python": platform.python_version(),
-        "gpu": None,
+        "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+        # versions that change numbers: the encoders' code, image decoding and drawing
+        "packages": {
+            name: package_version(name) for name in ("transformers", "tokenizers", "pillow", "numpy")
+        },
     }
+
+
+def package_version(name: str) -> str | None:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(name)
+    except PackageNotFoundError:
+        return None
 
 
 def git_commit() -> str:
@@ -203,6 +217,7 @@ def main() -> None:
         "image_features": {},
         "seed_commit": {},
         "seed_hardware": {},
+        "seed_data": {},
     }
     done = {int(seed) for seed in previous.get("test", {})}
     if previous and set(args.seeds) <= done:
@@ -220,8 +235,10 @@ def main() -> None:
         "image_features",
         "seed_commit",
         "seed_hardware",
+        "seed_data",
     ):
         result[key] = {int(seed): value for seed, value in previous.get(key, {}).items()}
+    fingerprint = dataset_fingerprint(dataset)  # the data version each new seed trained on
     for seed in args.seeds:
         if seed in done:
             print(f"{args.name} seed {seed}: already in {target.name}, kept", flush=True)
@@ -275,6 +292,7 @@ def main() -> None:
         result["train_samples_per_second"][seed] = summary["train_samples_per_second"]
         result["image_features"][seed] = summary.get("image_features")
         result["seed_commit"][seed] = git_commit()
+        result["seed_data"][seed] = fingerprint
         # device, precision, processes and effective batch of the run (runs before they were recorded:
         # one CPU process, fp32, the recipe's batch)
         result["seed_hardware"][seed] = {**hardware(), **summary.get("hardware", legacy_hardware(settings))}
