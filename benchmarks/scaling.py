@@ -27,6 +27,8 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from train_eval import git_commit, hardware
 
+from mmib.training.hardware import launch_command
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -36,21 +38,12 @@ def train_once(config: dict, processes: int, threads: int, scratch: Path, name: 
     folder.mkdir(parents=True, exist_ok=True)
     config = {**config, "output_dir": str(folder / "run"), "threads": threads}
     (folder / "config.yaml").write_text(yaml.safe_dump(config))
-    launcher = [sys.executable, "-m", "mmib"]
-    if processes > 1:
-        launcher = [
-            sys.executable,
-            "-m",
-            "torch.distributed.run",
-            "--standalone",
-            f"--nproc_per_node={processes}",
-            "-m",
-            "mmib",
-        ]
-    environment = {**os.environ, "OMP_NUM_THREADS": str(threads)}
-    done = subprocess.run(
-        [*launcher, "train", str(folder / "config.yaml")], capture_output=True, text=True, env=environment
+    arguments = ["train", str(folder / "config.yaml")]
+    command = (
+        launch_command(processes, arguments) if processes > 1 else [sys.executable, "-m", "mmib", *arguments]
     )
+    environment = {**os.environ, "OMP_NUM_THREADS": str(threads)}
+    done = subprocess.run(command, capture_output=True, text=True, env=environment)
     if done.returncode != 0:
         raise SystemExit(f"{name} failed:\n{done.stderr[-3000:]}")
     summary = json.loads((folder / "run" / "summary.json").read_text())

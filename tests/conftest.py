@@ -63,10 +63,11 @@ def tiny_encoder(tmp_path_factory) -> str:
     return str(folder)
 
 
-def _tiny_run(tiny_encoder: str, data: Path, out: Path) -> Path:
+def tiny_run(tiny_encoder: str, data: Path, out: Path, **settings) -> Path:
+    """One epoch of the tiny encoder (and random CNN) on 32 posts; ``settings`` override any key."""
     from mmib.training import TrainConfig, Trainer
 
-    settings = TrainConfig.create(
+    values = dict(
         data=str(data),
         output_dir=str(out),
         text_encoder=tiny_encoder,
@@ -78,19 +79,25 @@ def _tiny_run(tiny_encoder: str, data: Path, out: Path) -> Path:
         seed=3,
         patience=0,
     )
-    Trainer(settings, progress=False).fit()
+    Trainer(TrainConfig.create(**{**values, **settings}), progress=False).fit()
     return out
+
+
+@pytest.fixture(scope="session")
+def make_tiny_run(tiny_encoder):
+    """:func:`tiny_run` with the tiny encoder: ``make_tiny_run(data, out, **settings)``."""
+    return lambda data, out, **settings: tiny_run(tiny_encoder, data, out, **settings)
 
 
 @pytest.fixture(scope="session")
 def tiny_ner_run(tiny_encoder, synth_ner, tmp_path_factory) -> Path:
     """A run folder: MMIB with the tiny encoder and random CNN, one epoch on 32 synthetic posts."""
-    return _tiny_run(tiny_encoder, synth_ner, tmp_path_factory.mktemp("tiny-ner") / "run")
+    return tiny_run(tiny_encoder, synth_ner, tmp_path_factory.mktemp("tiny-ner") / "run")
 
 
 @pytest.fixture(scope="session")
 def tiny_re_run(tiny_encoder, synth_re, tmp_path_factory) -> Path:
-    return _tiny_run(tiny_encoder, synth_re, tmp_path_factory.mktemp("tiny-re") / "run")
+    return tiny_run(tiny_encoder, synth_re, tmp_path_factory.mktemp("tiny-re") / "run")
 
 
 @pytest.fixture(scope="session")

@@ -31,24 +31,9 @@ def test_a_span_outside_the_words_is_refused():
 
 
 @pytest.fixture(scope="module")
-def marked_run(tiny_encoder, synth_re, tmp_path_factory):
-    from mmib.training import TrainConfig, Trainer
-
+def marked_run(make_tiny_run, synth_re, tmp_path_factory):
     out = tmp_path_factory.mktemp("markers") / "run"
-    settings = TrainConfig.create(
-        data=str(synth_re),
-        output_dir=str(out),
-        text_encoder=tiny_encoder,
-        text_only=True,
-        entity_markers=True,
-        epochs=1,
-        batch_size=16,
-        max_train_samples=32,
-        seed=3,
-        patience=0,
-    )
-    Trainer(settings, progress=False).fit()
-    return out
+    return make_tiny_run(synth_re, out, text_only=True, entity_markers=True)
 
 
 def test_every_pair_is_its_own_marked_row(marked_run, synth_re):
