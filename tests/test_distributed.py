@@ -299,3 +299,16 @@ def test_two_process_prediction_merges_into_the_one_process_output(tiny_ner_run,
         ]
         confidences = zip(first["entities"], second["entities"], strict=True)
         assert all(abs(x["confidence"] - y["confidence"]) <= 1e-4 for x, y in confidences)
+
+
+def test_model_saves_and_loads_as_a_run_folder(tiny_ner_run, tmp_path):
+    from mmib.model.mmib import MMIBModel
+
+    model, tokenizer = MMIBModel.from_pretrained(tiny_ner_run)
+    model.save_pretrained(tmp_path / "copy", tokenizer.tokenizer)
+    again, _ = MMIBModel.from_pretrained(tmp_path / "copy")
+    assert again.config == model.config
+    assert all(
+        torch.equal(a, b)
+        for a, b in zip(model.state_dict().values(), again.state_dict().values(), strict=True)
+    )

@@ -66,6 +66,24 @@ class Output:
 
 
 class MMIBModel(nn.Module):
+    """MMIB (or a variant, per its config) over a pretrained text encoder. Saved and loaded as a run
+    folder (model/run_folder.py): ``MMIBModel.from_pretrained(run_dir)`` gives the model and its tokenizer."""
+
+    @classmethod
+    def from_pretrained(cls, run_dir, which: str = "best"):
+        """(model, WordTokenizer) of a run folder, ``best`` or ``last`` weights, in eval mode."""
+        from mmib.model.run_folder import from_pretrained
+
+        return from_pretrained(run_dir, which)
+
+    def save_pretrained(self, run_dir, tokenizer) -> None:
+        """The model config, the encoder's files and the weights (as the run's best) into ``run_dir``."""
+        from mmib.model.run_folder import RunFolder, save_pretrained, save_weights
+
+        run = RunFolder(run_dir)
+        save_pretrained(self, tokenizer, run)
+        save_weights(self, run.best_weights)
+
     def __init__(self, config: MMIBConfig, text_encoder: TextEncoder) -> None:
         super().__init__()
         self.config = config
