@@ -231,6 +231,9 @@ def reproducibility_rows() -> list[str]:
             f"| {name} | {check['seed']} | {check['dev_f1_recorded']} | {check['dev_f1_rerun']} | "
             f"{check['test_f1_recorded']} | {check['test_f1_rerun']} | {'yes' if check['within_tolerance'] else 'NO'} |"
         )
+    notes = [f"- {name}: {check['note']}." for name, check in sorted(latest.items()) if check.get("note")]
+    if notes:
+        lines += ["", *notes]
     rerun = set(latest)
     others = [path.stem for path in result_files() if path.stem not in rerun]
     agreeing = sum(check["within_tolerance"] for check in latest.values())
