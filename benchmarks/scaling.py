@@ -27,6 +27,7 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from train_eval import git_commit, hardware
 
+from mmib.model.run_folder import RunFolder
 from mmib.training.hardware import launch_command
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -46,7 +47,7 @@ def train_once(config: dict, processes: int, threads: int, scratch: Path, name: 
     done = subprocess.run(command, capture_output=True, text=True, env=environment)
     if done.returncode != 0:
         raise SystemExit(f"{name} failed:\n{done.stderr[-3000:]}")
-    summary = json.loads((folder / "run" / "summary.json").read_text())
+    summary = json.loads(RunFolder(folder / "run").summary.read_text())
     print(name, summary["train_samples_per_second"], "samples/s", summary["hardware"], flush=True)
     return summary
 
