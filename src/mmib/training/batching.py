@@ -194,7 +194,7 @@ def epoch_batches(split: PreparedSplit, batch_size: int, seed: int | None) -> li
 
 
 def image_side(
-    config: MMIBConfig, captions: str | None, cache_dir: str | Path | None
+    config: MMIBConfig, captions: str | None, cache_dir: str | Path | None, device: torch.device | str = "cpu"
 ) -> tuple[ImageFeatureCache | None, CaptionSide | None]:
     """What stands for the image in a model's batches: a CNN feature cache (pixels), the captions (as
     token states for MMIB, as texts for the caption-pair baseline), or nothing (text-only)."""
@@ -212,7 +212,7 @@ def image_side(
         return None, CaptionSide(CaptionSet.read(captions), states)
     if config.text_only:
         return None, None
-    return ImageFeatureCache(build_image_encoder(config.image_encoder), cache_dir), None
+    return ImageFeatureCache(build_image_encoder(config.image_encoder), cache_dir, device=device), None
 
 
 def default_cache_dir() -> Path:

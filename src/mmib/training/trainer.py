@@ -144,7 +144,7 @@ class Trainer:
 
     def _prepare(self, model_config: MMIBConfig, dataset: Dataset) -> dict[str, PreparedSplit]:
         cache, captions = image_side(
-            model_config, self.train_config.captions, self.train_config.feature_cache
+            model_config, self.train_config.captions, self.train_config.feature_cache, self.accelerator.device
         )
         # The main process fills the feature cache first; the others then only read it.
         with self.accelerator.main_process_first():
