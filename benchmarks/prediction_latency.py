@@ -70,25 +70,37 @@ def bare_networks(
     batches = [extractor.tokenizer(words[i : i + batch_size]) for i in range(0, len(words), batch_size)]
     from mmib.predict.detector import crop_regions
 
-    pictures = [decode_image(image) for _, image in posts if image is not None]
     encoder, crops = extractor.image_encoder, extractor.config.max_crops
-    pixels = torch.stack([encoder.preprocess(p) for p in pictures])
-    regions = [r for p in pictures for r in [p, *crop_regions(p, detector.detect(p)[:crops], crops)]]
-    region_pixels = torch.stack([encoder.preprocess(r) for r in regions])
-    extractor.model.text_encoder(batches[0])  # warm-up
-    encoder(pixels[:2])
+    # the CNN's inputs per prediction batch (as Extractor.visual_inputs builds them): whole images, and whole
+    # images with their detector crops
+    whole, with_crops = [], []
+    for begin in range(0, len(posts), batch_size):
+        pictures = [
+            decode_image(image) for _, image in posts[begin : begin + batch_size] if image is not None
+        ]
+        regions = [r for p in pictures for r in [p, *crop_regions(p, detector.detect(p)[:crops], crops)]]
+        whole.append([encoder.preprocess(p) for p in pictures])
+        with_crops.append([encoder.preprocess(r) for r in regions])
+    pictures = [decode_image(image) for _, image in posts if image is not None]
+
+    def cnn(groups: list[list[torch.Tensor]]) -> None:
+        for group in groups:
+            for chunk in torch.stack(group).split(extractor.image_batch_size):
+                encoder(chunk)
+
+    extractor.model.text_encoder(batches[0])  # warm-up: the batch shapes of the timed passes
+    cnn(whole[:1])
+    cnn(with_crops[:1])
     timings = {}
     start = time.perf_counter()
     for batch in batches:
         extractor.model.text_encoder(batch)
     timings["text_encoder_s"] = time.perf_counter() - start
     start = time.perf_counter()
-    for chunk in pixels.split(extractor.image_batch_size):
-        encoder(chunk)
+    cnn(whole)
     timings["cnn_s"] = time.perf_counter() - start
     start = time.perf_counter()
-    for chunk in region_pixels.split(extractor.image_batch_size):
-        encoder(chunk)
+    cnn(with_crops)
     timings["cnn_with_crops_s"] = time.perf_counter() - start
     start = time.perf_counter()
     for picture in pictures:
@@ -99,7 +111,7 @@ def bare_networks(
     result["posts_per_second_without_detector"] = round(len(posts) / without, 2)
     with_detector = timings["text_encoder_s"] + timings["cnn_with_crops_s"] + timings["detector_s"]
     result["posts_per_second_with_detector"] = round(len(posts) / with_detector, 2)
-    result["regions_with_detector"] = len(regions)
+    result["regions_with_detector"] = sum(len(group) for group in with_crops)
     return result
 
 
