@@ -184,14 +184,68 @@ def latency_rows() -> list[str]:
         f"Prediction on new posts (`benchmarks/prediction_latency.py`, run `{result['run']}`, {result['posts']} "
         f"test posts, {result['posts_with_image']} with an image; detector alone p50 {result['detector_only_ms_p50']} ms):",
         "",
-        "| detector | single post p50 ms | single post p95 ms | batched posts/s (batch size) |",
-        "|---|---|---|---|",
+        "| detector | single post p50 ms | single post p95 ms | batched posts/s (batch size) | bare networks posts/s "
+        "| share of bare |",
+        "|---|---|---|---|---|---|",
     ]
+    bare = result.get("bare_networks", {})
     for key, label in (("with_detector", "SSD-MobileNetV2"), ("without_detector", "none (whole image)")):
         row = result[key]
+        bound = bare.get(f"posts_per_second_{key}", "")
+        share = f"{100 * row['share_of_bare_networks']:.0f} %" if "share_of_bare_networks" in row else ""
         lines.append(
             f"| {label} | {row['single_post_ms_p50']} | {row['single_post_ms_p95']} | "
-            f"{row['batched_posts_per_second']} ({row['batch_size']}) |"
+            f"{row['batched_posts_per_second']} ({row['batch_size']}) | {bound} | {share} |"
+        )
+    if bare:
+        lines += [
+            "",
+            f"Bare networks on the same posts, inputs prepared beforehand: text encoder {bare['text_encoder_s']} s, "
+            f"CNN {bare['cnn_s']} s on the whole images ({bare['cnn_with_crops_s']} s with the "
+            f"{bare['regions_with_detector']} whole images and crops), detector {bare['detector_s']} s.",
+        ]
+    return lines
+
+
+def int8_rows() -> list[str]:
+    path = RESULTS / "int8_tradeoff.json"
+    if not path.exists():
+        return []
+    result = json.loads(path.read_text())
+    lines = [
+        f"Dynamic int8 linear layers against fp32 (`benchmarks/int8_tradeoff.py`; posts/s on {result['posts']} "
+        "synthetic test posts, whole image; F1 on each run's test split):",
+        "",
+        "| | fp32 | int8, text encoder | int8, all linear layers |",
+        "|---|---|---|---|",
+        f"| posts/s | {result['fp32_posts_per_second']} | {result['int8_text-encoder_posts_per_second']} "
+        f"(x{result['int8_text-encoder_speedup']}) | {result['int8_all_posts_per_second']} "
+        f"(x{result['int8_all_speedup']}) |",
+    ]
+    for run, f1 in result["f1"].items():
+        lines.append(
+            f"| test F1, `{run}` | {f1['fp32']} | {f1['int8_text-encoder']} (-{f1['int8_text-encoder_cost']}) | "
+            f"{f1['int8_all']} (-{f1['int8_all_cost']}) |"
+        )
+    return lines
+
+
+def scaling_rows() -> list[str]:
+    path = RESULTS / "scaling.json"
+    if not path.exists():
+        return []
+    result = json.loads(path.read_text())
+    lines = [
+        f"Training by processes on this CPU (`benchmarks/scaling.py`, MMIB MiniLM, {result['samples']} synthetic "
+        "posts, effective batch 16; the same cores shared):",
+        "",
+        "| device | processes | precision | effective batch | train samples/s |",
+        "|---|---|---|---|---|",
+    ]
+    for row in result["rows"]:
+        lines.append(
+            f"| {row['device']} | {row['processes']} | {row['precision']} | {row['effective_batch']} | "
+            f"{row['samples_per_second']} |"
         )
     return lines
 
@@ -256,7 +310,9 @@ def block() -> str:
         grid_rows(),
         throughput_rows(),
         latency_rows(),
+        int8_rows(),
         serving_rows(),
+        scaling_rows(),
         reproducibility_rows(),
     ]
     return "\n\n".join("\n".join(part) for part in parts if part)
