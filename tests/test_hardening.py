@@ -187,7 +187,7 @@ def run_mmib(*args: str) -> subprocess.CompletedProcess:
 def test_evaluate_mistakes_end_in_one_error_line(tiny_ner_run, tmp_path):
     missing = run_mmib("evaluate", str(tmp_path / "nothing"))
     assert missing.returncode == 2 and missing.stderr.strip().splitlines() == [
-        f"error: {tmp_path / 'nothing'}: not a run folder (no train_config.json / model_config.json)"
+        f"error: {tmp_path / 'nothing'}: not a run folder (no model_config.json / train_config.json)"
     ]
     bogus = run_mmib("evaluate", str(tiny_ner_run), "--split", "bogus")
     assert bogus.returncode == 2 and len(bogus.stderr.strip().splitlines()) == 1
