@@ -312,3 +312,20 @@ def test_model_saves_and_loads_as_a_run_folder(tiny_ner_run, tmp_path):
         torch.equal(a, b)
         for a, b in zip(model.state_dict().values(), again.state_dict().values(), strict=True)
     )
+
+
+@pytest.mark.slow
+def test_processes_flag_relaunches_under_torchrun(still_encoder, synth_ner, tmp_path):
+    config = settings(still_encoder, synth_ner, tmp_path / "run", max_train_samples=16)
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(config.to_dict()))
+    environment = {**os.environ, "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(
+        [sys.executable, "-m", "mmib", "train", str(path), "--processes", "2"],
+        capture_output=True,
+        text=True,
+        env=environment,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert json.loads((tmp_path / "run" / "summary.json").read_text())["hardware"]["processes"] == 2
