@@ -438,13 +438,15 @@ NoDetectorOpt = Annotated[
 ]
 
 
-def _extractor(run_dir: Path, ner: Path | None, no_detector: bool):
+def _extractor(run_dir: Path, ner: Path | None, no_detector: bool, batch_size: int = 16, device="cpu"):
     from mmib.predict import Extractor
 
     for folder in (run_dir, ner):
         if folder is not None:
             RunFolder(folder).require()
-    return Extractor.load(run_dir, detector=None if no_detector else "default", ner=ner)
+    return Extractor.load(
+        run_dir, detector=None if no_detector else "default", ner=ner, batch_size=batch_size, device=device
+    )
 
 
 @app.command("predict")
@@ -475,25 +477,14 @@ def predict(
     from accelerate import PartialState
 
     from mmib.predict.batch import PredictCounts, merge_parts, predict_file, read_posts
-    from mmib.predict.extractor import Extractor
 
     if not input_path.is_file():
         raise FileNotFoundError(f"{input_path}: no such input file (--input)")
     if images is not None and not images.is_dir():
         raise FileNotFoundError(f"{images}: no such image folder (--images)")
-    state = PartialState(cpu=device == "cpu")
-    for folder in (run_dir, ner):
-        if folder is not None:
-            RunFolder(folder).require()
-    extractor = Extractor.load(
-        run_dir,
-        detector=None if no_detector else "default",
-        ner=ner,
-        batch_size=batch_size,
-        device=state.device if device != "cpu" else "cpu",
-    )
+    state = PartialState(cpu=device == "cpu")  # under torchrun: this process's rank and device
     counts = predict_file(
-        extractor,
+        _extractor(run_dir, ner, no_detector, batch_size, state.device),
         input_path,
         output,
         images,
