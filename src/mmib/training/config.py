@@ -25,9 +25,8 @@ class TrainConfig:
     output_dir: str = "runs/mmib"
     images: str | None = None  # image root; default: the dataset folder when it holds a layout
     feature_cache: str | None = None  # default: $MMIB_HOME/features (~/.cache/mmib/features)
-    captions: str | None = (
-        None  # caption file '<IMGID>.jpg :<caption>' per line (model.image_source captions)
-    )
+    # caption file, '<IMGID>.jpg :<caption>' per line (read when model.image_source is captions)
+    captions: str | None = None
     model: MMIBConfig = field(default_factory=MMIBConfig)
     # A linear KL warm-up over this share of the steps (beta_i ramps from 0)
     kl_warmup_ratio: float = 0.0
@@ -91,15 +90,14 @@ class TrainConfig:
     def with_overrides(self, **overrides) -> TrainConfig:
         """A copy with the given settings replaced, model keys by their bare name (``beta1=0.2``); None
         leaves a setting as it is."""
-        values = self.to_dict()
-        for key, value in overrides.items():
-            if value is None:
-                continue
-            if key in MODEL_KEYS and key not in values:
-                values["model"][key] = value
-            else:
-                values[key] = value
-        return TrainConfig.from_dict(values)
+        top_level = {f.name for f in fields(self)}
+        return self.with_dotted(
+            {
+                f"model.{key}" if key in MODEL_KEYS and key not in top_level else key: value
+                for key, value in overrides.items()
+                if value is not None
+            }
+        )
 
     def with_dotted(self, assignments: dict[str, object]) -> TrainConfig:
         """A copy with ``{"model.beta1": 0.2, "epochs": 3}``-style settings replaced."""
