@@ -42,14 +42,14 @@ def peak_rss_mb() -> float:
 
 
 def model_config_for(train: TrainConfig, dataset: Dataset, feature_dim: int) -> MMIBConfig:
-    """The run's model settings completed from the data (task, labels) and the encoders (feature width)."""
+    """The run's model settings completed from the data (task, labels) and the encoders (feature width);
+    an unset max_length takes the task's default in MMIBConfig."""
     task = train.model.task or dataset.task
     return replace(
         train.model,
         task=task,
         labels=list(dataset.label_vocab().labels),
         image_feature_dim=feature_dim,
-        max_length=train.model.max_length or (128 if task == "ner" else 80),
         entity_markers=train.model.entity_markers and task == "mre",
     )
 
@@ -337,10 +337,9 @@ class Trainer:
             "train_samples_per_second": round(state.train_samples / max(state.train_seconds, 1e-9), 2),
         }
         self.run.append_metrics(record)
-        print(
+        self.say(
             f"epoch {state.epoch}: loss {losses['loss']:.4f}  dev P {dev['precision']:.4f} "
-            f"R {dev['recall']:.4f} F1 {dev['f1']:.4f}{'  (best)' if improved else ''}",
-            flush=True,
+            f"R {dev['recall']:.4f} F1 {dev['f1']:.4f}{'  (best)' if improved else ''}"
         )
 
     def _save_last(self, model, optimizer, scheduler, state: TrainingState) -> None:
@@ -357,8 +356,6 @@ class Trainer:
             "optimizer": optimizer.state_dict(),
             "scheduler": scheduler.state_dict(),
             "state": vars(state),
-            "torch_rng": generators[0][0],
-            "python_rng": generators[0][1],
             "rng_per_process": [list(g) for g in generators],
         }
         self.run.save_last(payload)
@@ -370,6 +367,7 @@ class Trainer:
         model.load_state_dict(payload["model"])
         optimizer.load_state_dict(payload["optimizer"])
         scheduler.load_state_dict(payload["scheduler"])
+        # checkpoints written before several processes existed hold one state as torch_rng / python_rng
         per_process = payload.get("rng_per_process") or [(payload["torch_rng"], payload["python_rng"])]
         rank = self.accelerator.process_index
         torch_rng, python_rng = per_process[rank] if rank < len(per_process) else per_process[0]
