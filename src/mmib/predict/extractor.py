@@ -491,12 +491,11 @@ class Extractor:
                 mask.expand(len(pairs), *mask.shape[1:]),
                 [caption] * len(pairs),
             )
-            batch.pair_post = torch.arange(len(pairs))
+            batch.pair_post = torch.arange(len(pairs), device=self.device)
             spans = [(head, tail) for _, head, tail in marked]
         else:  # the post is encoded once and every pair pooled from its C, eq. (19)
             batch = self.make_batch([words], features, mask, [caption])
-            batch.pair_post = torch.zeros(len(pairs), dtype=torch.long)
-        batch.pair_post = batch.pair_post.to(self.device)
+            batch.pair_post = torch.zeros(len(pairs), dtype=torch.long, device=self.device)
         batch.heads = torch.tensor([head for head, _ in spans], device=self.device)
         batch.tails = torch.tensor([tail for _, tail in spans], device=self.device)
         fused = self.model.encode(batch).fused
