@@ -1,9 +1,11 @@
 """Prediction speed of a trained run on new posts: single-post latency (p50, p95) and batched throughput,
 with and without the object detector, beside the bare networks on the same posts (their sum is the bound
-the end-to-end figures are measured against). Writes benchmarks/results/prediction_latency.json.
+the end-to-end figures are measured against), for each runtime (PyTorch, and ONNX Runtime running the
+encoders exported by `mmib export --format onnx`; the run is exported first where it has no export).
+Writes benchmarks/results/prediction_latency.json.
 
     python benchmarks/prediction_latency.py runs/bench/synth-ner-small-mmib/seed-1 \
-        --data runs/data/synth-ner-small-seed13 --posts 100
+        --data runs/data/synth-ner-small-seed13 --posts 100 --runtimes torch onnx
 
 Posts are the test split of a dataset folder (words joined with spaces, re-tokenised as raw text), each
 with its image file. Timing covers the whole call: image decoding, detection, CNN features, text encoder,
@@ -26,8 +28,10 @@ from train_eval import git_commit, hardware
 
 from mmib.data import load_dataset
 from mmib.data.images import ImageStore
+from mmib.model.run_folder import RunFolder
 from mmib.predict import Extractor
 from mmib.predict.detector import load_default_detector
+from mmib.predict.onnx_runtime import RUNTIMES, export_run
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -35,7 +39,8 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-def measure(extractor: Extractor, posts: list[tuple[str, Path | None]], batch_size: int) -> dict:
+def measure(extractor: Extractor, posts: list[tuple[str, Path | None]], batch_size: int) -> tuple[dict, list]:
+    """Latency and throughput figures, and the batched pass's predictions (compared across runtimes)."""
     extractor.analyze(*posts[0])  # warm-up: first calls allocate and pick kernels
     single = []
     for text, image in posts:
@@ -44,7 +49,7 @@ def measure(extractor: Extractor, posts: list[tuple[str, Path | None]], batch_si
         single.append(1000 * (time.perf_counter() - start))
     extractor.batch_size = batch_size
     start = time.perf_counter()
-    extractor.analyze_many(posts)
+    predictions = extractor.analyze_many(posts)
     batched = time.perf_counter() - start
     return {
         "single_post_ms_p50": round(percentile(single, 0.5), 1),
@@ -52,7 +57,7 @@ def measure(extractor: Extractor, posts: list[tuple[str, Path | None]], batch_si
         "single_post_ms_mean": round(statistics.fmean(single), 1),
         "batched_posts_per_second": round(len(posts) / batched, 2),
         "batch_size": batch_size,
-    }
+    }, predictions
 
 
 @torch.inference_mode()
@@ -115,6 +120,45 @@ def bare_networks(
     return result
 
 
+def agreement(expected: dict, found: dict) -> dict:
+    """Per detector setting: posts whose entities (text, type, offsets) are identical, and the largest
+    confidence difference over the entities both runtimes found."""
+    report = {}
+    for name in expected:
+        same, largest = 0, 0.0
+        for a, b in zip(expected[name], found[name], strict=True):
+            keys_a = [(e.text, e.type, e.start, e.end) for e in a.entities]
+            keys_b = [(e.text, e.type, e.start, e.end) for e in b.entities]
+            same += keys_a == keys_b
+            if keys_a == keys_b:
+                for x, y in zip(a.entities, b.entities, strict=True):
+                    largest = max(largest, abs(x.confidence - y.confidence))
+        report[name] = {
+            "posts_with_identical_entities": same,
+            "posts": len(expected[name]),
+            "largest_confidence_difference": float(f"{largest:.2e}"),
+        }
+    return report
+
+
+def measure_runtime(run_dir: Path, runtime: str, posts: list, batch_size: int, detector) -> dict:
+    """End to end with and without the detector, then the bare networks, all under one runtime."""
+    measured, predictions = {}, {}
+    for name, chosen in (("with_detector", detector), ("without_detector", None)):
+        extractor = Extractor.load(run_dir, detector=chosen, runtime=runtime)
+        measured[name], predictions[name] = measure(extractor, posts, batch_size)
+        print(runtime, name, measured[name], flush=True)
+    measured["predictions"] = predictions
+    measured["bare_networks"] = bare_networks(extractor, posts, batch_size, detector)
+    for name in ("with_detector", "without_detector"):
+        bound = measured["bare_networks"][f"posts_per_second_{name}"]
+        measured[name]["share_of_bare_networks"] = round(
+            measured[name]["batched_posts_per_second"] / bound, 3
+        )
+    print(runtime, "bare networks", measured["bare_networks"], flush=True)
+    return measured
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -123,6 +167,7 @@ def main() -> None:
     parser.add_argument("--data", type=Path, required=True)
     parser.add_argument("--posts", type=int, default=100)
     parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--runtimes", nargs="+", choices=RUNTIMES, default=list(RUNTIMES))
     parser.add_argument(
         "--out", type=Path, default=Path(__file__).parent / "results" / "prediction_latency.json"
     )
@@ -151,15 +196,15 @@ def main() -> None:
         "hardware": hardware(),
         "git_commit": git_commit(),
     }
-    for name, chosen in (("with_detector", detector), ("without_detector", None)):
-        extractor = Extractor.load(args.run_dir, detector=chosen)
-        result[name] = measure(extractor, posts, args.batch_size)
-        print(name, result[name], flush=True)
-    result["bare_networks"] = bare_networks(extractor, posts, args.batch_size, detector)
-    for name in ("with_detector", "without_detector"):
-        bound = result["bare_networks"][f"posts_per_second_{name}"]
-        result[name]["share_of_bare_networks"] = round(result[name]["batched_posts_per_second"] / bound, 3)
-    print("bare networks", result["bare_networks"], flush=True)
+    result["runtimes"] = {}
+    for runtime in args.runtimes:
+        if runtime == "onnx" and not RunFolder(args.run_dir).onnx_text_encoder.is_file():
+            export_run(args.run_dir)
+        result["runtimes"][runtime] = measure_runtime(args.run_dir, runtime, posts, args.batch_size, detector)
+    predictions = {runtime: measured.pop("predictions") for runtime, measured in result["runtimes"].items()}
+    if {"torch", "onnx"} <= set(predictions):
+        result["onnx_against_torch"] = agreement(predictions["torch"], predictions["onnx"])
+        print("onnx against torch", result["onnx_against_torch"], flush=True)
     detector_ms = []
     for _, image in posts:
         if image is not None:

@@ -148,6 +148,40 @@ def caption_table(bench: str, title: str) -> list[str]:
     return lines
 
 
+def caption_settings_rows(bench: str = "twitter2017") -> list[str]:
+    """MMIB-captions settings compared on dev, seed 1 (the acceptance's "what was tried"): the full rows'
+    seed 1 beside the dev-only points ``grid-<bench>-mmib-captions-*`` (test never scored on those)."""
+    named = [(f"{bench}-{name}", f"{label} (row)") for name, label in CAPTION_ROWS if "mmib" in name]
+    points = sorted(RESULTS.glob(f"grid-{bench}-mmib-captions-*.json"))
+    if not points:
+        return []
+    lines = [
+        f"MMIB with captions on {bench}: settings compared on dev, seed 1 (dev-only points never scored on test):",
+        "",
+        "| setting | variance head | beta1 / beta2 | KL warm-up share | L_rr | L_ar | dev F1 seed 1 | best epoch / run |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    entries = [(RESULTS / f"{stem}.json", label) for stem, label in named]
+    entries += [
+        (path, path.stem.removeprefix(f"grid-{bench}-mmib-captions-") + " (dev only)") for path in points
+    ]
+    for path, label in entries:
+        if not path.exists():
+            continue
+        result = json.loads(path.read_text())
+        if "1" not in result["dev"]:
+            continue
+        settings = result["hyperparameters"]
+        epochs = result.get("epochs_completed", {}).get("1", settings.get("epochs"))
+        lines.append(
+            f"| {label} | {settings.get('logvar_head', 'apenc')} | {settings['beta1']} / {settings['beta2']} | "
+            f"{settings.get('kl_warmup_ratio', 0.0)} | {'yes' if settings['use_refinement'] else 'no'} | "
+            f"{'yes' if settings['use_alignment'] else 'no'} | {100 * result['dev']['1']['f1']:.2f} | "
+            f"{result['best_epoch']['1']}/{epochs} |"
+        )
+    return lines
+
+
 def grid_rows() -> list[str]:
     """The dev-only learning-rate grids (benchmarks/lr_grid.py), one table per grid."""
     sys.path.insert(0, str(RESULTS.parent))
@@ -180,30 +214,39 @@ def latency_rows() -> list[str]:
     if not path.exists():
         return []
     result = json.loads(path.read_text())
+    runtimes = result.get("runtimes") or {"torch": result}  # files written before the ONNX runtime existed
     lines = [
         f"Prediction on new posts (`benchmarks/prediction_latency.py`, run `{result['run']}`, {result['posts']} "
-        f"test posts, {result['posts_with_image']} with an image; detector alone p50 {result['detector_only_ms_p50']} ms):",
+        f"test posts, {result['posts_with_image']} with an image; detector alone p50 {result['detector_only_ms_p50']} ms"
+        + (
+            "; onnx: text encoder and CNN exported by `mmib export --format onnx`, run by ONNX Runtime):"
+            if "onnx" in runtimes
+            else "):"
+        ),
         "",
-        "| detector | single post p50 ms | single post p95 ms | batched posts/s (batch size) | bare networks posts/s "
-        "| share of bare |",
-        "|---|---|---|---|---|---|",
+        "| runtime | detector | single post p50 ms | single post p95 ms | batched posts/s (batch size) "
+        "| bare networks posts/s | share of bare |",
+        "|---|---|---|---|---|---|---|",
     ]
-    bare = result.get("bare_networks", {})
-    for key, label in (("with_detector", "SSD-MobileNetV2"), ("without_detector", "none (whole image)")):
-        row = result[key]
-        bound = bare.get(f"posts_per_second_{key}", "")
-        share = f"{100 * row['share_of_bare_networks']:.0f} %" if "share_of_bare_networks" in row else ""
-        lines.append(
-            f"| {label} | {row['single_post_ms_p50']} | {row['single_post_ms_p95']} | "
-            f"{row['batched_posts_per_second']} ({row['batch_size']}) | {bound} | {share} |"
-        )
-    if bare:
-        lines += [
-            "",
-            f"Bare networks on the same posts, inputs prepared beforehand: text encoder {bare['text_encoder_s']} s, "
-            f"CNN {bare['cnn_s']} s on the whole images ({bare['cnn_with_crops_s']} s with the "
-            f"{bare['regions_with_detector']} whole images and crops), detector {bare['detector_s']} s.",
-        ]
+    for runtime, measured in runtimes.items():
+        bare = measured.get("bare_networks", {})
+        for key, label in (("with_detector", "SSD-MobileNetV2"), ("without_detector", "none (whole image)")):
+            row = measured[key]
+            bound = bare.get(f"posts_per_second_{key}", "")
+            share = f"{100 * row['share_of_bare_networks']:.0f} %" if "share_of_bare_networks" in row else ""
+            lines.append(
+                f"| {runtime} | {label} | {row['single_post_ms_p50']} | {row['single_post_ms_p95']} | "
+                f"{row['batched_posts_per_second']} ({row['batch_size']}) | {bound} | {share} |"
+            )
+    for runtime, measured in runtimes.items():
+        bare = measured.get("bare_networks")
+        if bare:
+            lines += [
+                "",
+                f"Bare networks ({runtime}) on the same posts, inputs prepared beforehand: text encoder "
+                f"{bare['text_encoder_s']} s, CNN {bare['cnn_s']} s on the whole images ({bare['cnn_with_crops_s']} s "
+                f"with the {bare['regions_with_detector']} whole images and crops), detector {bare['detector_s']} s.",
+            ]
     return lines
 
 
@@ -307,6 +350,7 @@ def block() -> str:
     parts = [
         rows(),
         caption_rows(),
+        caption_settings_rows(),
         grid_rows(),
         throughput_rows(),
         latency_rows(),

@@ -1,4 +1,4 @@
-"""The ``mmib`` command line: data, train, evaluate, predict, serve, models, quickstart."""
+"""The ``mmib`` command line: data, train, features, evaluate, export, predict, serve, models, analyze, quickstart."""
 
 from __future__ import annotations
 
@@ -438,15 +438,64 @@ NoDetectorOpt = Annotated[
 ]
 
 
-def _extractor(run_dir: Path, ner: Path | None, no_detector: bool, batch_size: int = 16, device="cpu"):
+class Runtime(StrEnum):
+    torch = "torch"
+    onnx = "onnx"
+
+
+RuntimeOpt = Annotated[
+    Runtime,
+    typer.Option(
+        "--runtime",
+        help="torch, or onnx: the text encoder and CNN exported by `mmib export RUN --format onnx`, run by "
+        "ONNX Runtime (CPU).",
+    ),
+]
+
+
+def _extractor(
+    run_dir: Path,
+    ner: Path | None,
+    no_detector: bool,
+    batch_size: int = 16,
+    device="cpu",
+    runtime: Runtime = Runtime.torch,
+):
     from mmib.predict import Extractor
 
     for folder in (run_dir, ner):
         if folder is not None:
             RunFolder(folder).require()
     return Extractor.load(
-        run_dir, detector=None if no_detector else "default", ner=ner, batch_size=batch_size, device=device
+        run_dir,
+        detector=None if no_detector else "default",
+        ner=ner,
+        batch_size=batch_size,
+        device=device,
+        runtime=runtime.value,
     )
+
+
+class ExportFormat(StrEnum):
+    onnx = "onnx"
+
+
+@app.command("export")
+def export(
+    run_dir: RunArg,
+    format_: Annotated[ExportFormat, typer.Option("--format", help="onnx (the only format so far).")] = (
+        ExportFormat.onnx
+    ),
+) -> None:
+    """Export a run's text encoder and CNN for `--runtime onnx` (into RUN/onnx/); the MMIB layers stay in
+    PyTorch. Prints the files written and how far the exported encoders' outputs are from PyTorch's."""
+    from mmib.predict.onnx_runtime import export_run
+
+    written, differences = export_run(run_dir)
+    for path in written:
+        typer.echo(f"wrote {path} ({path.stat().st_size / 2**20:.1f} MiB)")
+    for network, difference in differences.items():
+        typer.echo(f"{network}: largest difference from PyTorch {difference:.2e}")
 
 
 @app.command("predict")
@@ -470,6 +519,7 @@ def predict(
     device: Annotated[
         str, typer.Option("--device", help="auto (CUDA, MPS, then CPU), cpu, cuda or mps.")
     ] = "cpu",
+    runtime: RuntimeOpt = Runtime.torch,
 ) -> None:
     """Entities (and relations) for every post of a file, with a progress bar; resumable. Under
     `torchrun --nproc_per_node N -m mmib predict ...` each process predicts its share on its own device and
@@ -484,7 +534,7 @@ def predict(
         raise FileNotFoundError(f"{images}: no such image folder (--images)")
     state = PartialState(cpu=device == "cpu")  # under torchrun: this process's rank and device
     counts = predict_file(
-        _extractor(run_dir, ner, no_detector, batch_size, state.device),
+        _extractor(run_dir, ner, no_detector, batch_size, state.device, runtime),
         input_path,
         output,
         images,
@@ -514,6 +564,7 @@ def serve(
     host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port")] = 8000,
     max_upload_mb: Annotated[float, typer.Option("--max-upload-mb", help="Image upload cap.")] = 10.0,
+    runtime: RuntimeOpt = Runtime.torch,
 ) -> None:
     """A web demo and JSON API (POST /predict) for a trained run; concurrent requests are batched."""
     import os
@@ -525,7 +576,9 @@ def serve(
 
     from mmib.predict.serve import create_app
 
-    app_ = create_app(_extractor(run_dir, ner, no_detector), max_upload_bytes=int(max_upload_mb * 2**20))
+    app_ = create_app(
+        _extractor(run_dir, ner, no_detector, runtime=runtime), max_upload_bytes=int(max_upload_mb * 2**20)
+    )
     typer.echo(f"mmib serving {run_dir} on http://{host}:{port}/")
     uvicorn.run(app_, host=host, port=port, log_level="warning")
 
@@ -677,10 +730,12 @@ def user_errors() -> tuple[type[BaseException], ...]:
     """Exceptions that mean a mistake in what the user gave (a path, a file's content, an option), not a bug."""
     from mmib.predict.batch import DuplicateIds
     from mmib.predict.extractor import InputError
+    from mmib.predict.onnx_runtime import OnnxUnavailable
 
     return (
         DataFormatError,
         InputError,
+        OnnxUnavailable,
         DuplicateIds,
         FileNotFoundError,
         IsADirectoryError,

@@ -53,7 +53,11 @@ class MMIBConfig:
 
     @classmethod
     def load(cls, path: Path) -> MMIBConfig:
-        return cls(**json.loads(path.read_text(encoding="utf-8")))
+        values = json.loads(path.read_text(encoding="utf-8"))
+        # A run saved before the variance head was selectable has the head the paper writes, whatever the
+        # default is now: its weights have no linear log-variance layer.
+        values.setdefault("logvar_head", "apenc")
+        return cls(**values)
 
     @property
     def variant(self) -> str:

@@ -12,6 +12,8 @@ nowhere else::
     summary.json               best epoch, timings, hardware, whether the run finished
     scores_<split>.json        mmib evaluate's scores
     predictions/<split>.conll  (MNER) or .jsonl (MRE): mmib evaluate's predictions
+    onnx/text_encoder.onnx     mmib export --format onnx: the fine-tuned text encoder
+    onnx/image_encoder.onnx    ... and the folded CNN (pixel runs)
 
 This module sits beside the model, not in the training package, so that prediction loads a run without
 importing any training code (as a Hugging Face model's ``from_pretrained`` needs no trainer).
@@ -40,6 +42,9 @@ class RunFolder:
     LAST_STATE = "last.pt"
     METRICS = "metrics.jsonl"
     SUMMARY = "summary.json"
+    ONNX_FOLDER = "onnx"
+    ONNX_TEXT_ENCODER = "text_encoder.onnx"
+    ONNX_IMAGE_ENCODER = "image_encoder.onnx"
 
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
@@ -76,6 +81,18 @@ class RunFolder:
     @property
     def summary(self) -> Path:
         return self.path / self.SUMMARY
+
+    @property
+    def onnx_folder(self) -> Path:
+        return self.path / self.ONNX_FOLDER
+
+    @property
+    def onnx_text_encoder(self) -> Path:
+        return self.onnx_folder / self.ONNX_TEXT_ENCODER
+
+    @property
+    def onnx_image_encoder(self) -> Path:
+        return self.onnx_folder / self.ONNX_IMAGE_ENCODER
 
     def scores(self, split: str) -> Path:
         return self.path / f"scores_{split}.json"

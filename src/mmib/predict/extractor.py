@@ -34,8 +34,9 @@ from mmib.encoders.image import ImageEncoder, build_image_encoder
 from mmib.encoders.text import WordTokenizer
 from mmib.metrics import extract_spans
 from mmib.model.mmib import Batch, MMIBModel
-from mmib.model.run_folder import from_pretrained
+from mmib.model.run_folder import RunFolder, from_pretrained
 from mmib.predict.detector import Detection, Detector, crop_regions, load_default_detector
+from mmib.predict.onnx_runtime import RUNTIMES, use_onnx
 from mmib.predict.tokenize import Token, tokenize_post
 
 logger = logging.getLogger(__name__)
@@ -206,25 +207,33 @@ class Extractor:
         ner: Extractor | Path | str | None = None,
         batch_size: int = 16,
         device: torch.device | str = "cpu",
+        runtime: str = "torch",
     ) -> Extractor:
         """A run folder written by ``mmib train`` (best-dev weights).
 
         ``detector``: "default" (the offline SSD detector where installed, else whole image only), None (whole
         image only), or any object with ``detect(image)``. ``ner``: for an MRE run, the NER run (or Extractor)
         whose entities :meth:`relations` pairs up when no head and tail are given. ``device``: "cpu",
-        "cuda", "cuda:1", "mps" or "auto" (CUDA, then MPS, then CPU).
+        "cuda", "cuda:1", "mps" or "auto" (CUDA, then MPS, then CPU). ``runtime``: "torch", or "onnx" to run
+        the text encoder and CNN exported by ``mmib export RUN --format onnx`` with ONNX Runtime (CPU).
         """
+        if runtime not in RUNTIMES:
+            raise InputError(f"unknown runtime {runtime!r}: choose one of {', '.join(RUNTIMES)}")
+        if runtime == "onnx" and resolve_device(device).type != "cpu":
+            raise InputError("the onnx runtime runs on the CPU here: use --device cpu, or --runtime torch")
         model, tokenizer = from_pretrained(run_dir)
         config = model.config
         pixels = not config.text_only and config.image_source == "pixels"
         image_encoder = build_image_encoder(config.image_encoder) if pixels else None
+        if runtime == "onnx":
+            image_encoder = use_onnx(model, image_encoder, RunFolder(run_dir))
         captioned = not config.text_only and config.image_source == "captions"
         caption_encoder = CaptionEncoder(config.caption_encoder) if captioned else None
         wanted_default = detector == "default" and image_encoder is not None
         if detector == "default":
             detector = load_default_detector() if image_encoder is not None else None
         if isinstance(ner, str | Path):
-            ner = cls.load(ner, detector=detector, batch_size=batch_size, device=device)
+            ner = cls.load(ner, detector=detector, batch_size=batch_size, device=device, runtime=runtime)
         return cls(
             model,
             tokenizer,
