@@ -1,8 +1,8 @@
-"""The README's results block, generated from the result files in benchmarks/results.
+"""The README's generated blocks (results, data-layer), made from the result files in benchmarks/results.
 
-python benchmarks/summarize.py                 # print the block
-python benchmarks/summarize.py --write-readme  # replace the block between the README's markers
-python benchmarks/summarize.py --check         # exit 1 when the README's block differs (a test runs this)
+python benchmarks/summarize.py                 # print the results block
+python benchmarks/summarize.py --write-readme  # replace every block between its README markers
+python benchmarks/summarize.py --check         # exit 1 when a generated README block differs (a test runs this)
 """
 
 from __future__ import annotations
@@ -342,8 +342,162 @@ def reproducibility_rows() -> list[str]:
     return lines
 
 
+def _load(name: str) -> dict | None:
+    path = RESULTS / f"{name}.json"
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def _f1_with(result: dict, detail: str) -> str:
+    """Test F1 with a parenthesised detail, e.g. "70.94 (1 seed; dev 69.65)"."""
+    figure = test_f1(result)
+    return figure[:-1] + f"; {detail})" if figure.endswith(")") else f"{figure} ({detail})"
+
+
+def _dev(result: dict, seed: str = "1") -> str:
+    return f"{100 * result['dev'][seed]['f1']:.2f}"
+
+
+def _epochs(result: dict, seed: str = "1") -> str:
+    run = (result.get("epochs_completed") or {}).get(seed, result["hyperparameters"].get("epochs"))
+    return f"best epoch {result['best_epoch'][seed]} of {run}"
+
+
+def _margin(a: dict, b: dict) -> str:
+    margin = 100 * (a["test_mean"] - b["test_mean"])
+    band = 100 * max(a["test_std"], b["test_std"])
+    times = f", {margin / band:.0f} times the larger seed std" if band and len(a["seeds"]) > 1 else ""
+    return f"a margin of {margin:.1f} F1{times}"
+
+
+def _oracles(key: str) -> str:
+    layer = _load("data_layer") or {}
+    oracle = layer.get("synthetic", {}).get(key, {}).get("oracles", {}).get("test")
+    if not oracle:
+        return ""
+    return f"; test oracles: text-only {100 * oracle['text_only_f1']:.2f}, multimodal {100 * oracle['multimodal_f1']:.2f}"
+
+
+def _shuffle_drop(name: str, part: str = "image") -> float | None:
+    """Mean F1 drop over seeds on ``part`` instances when images are shuffled across posts."""
+    seeds = ((_load("image_use") or {}).get(name) or {}).get("seeds", {})
+    drops = [100 * (s["true"][part]["f1"] - s["shuffled"][part]["f1"]) for s in seeds.values()]
+    return sum(drops) / len(drops) if drops else None
+
+
+def findings() -> list[str]:
+    """The sentences that read the tables, generated from the same files (so that none goes stale)."""
+    lines: list[str] = []
+
+    def published(result: dict) -> str:
+        bench = next((d for d in ("twitter2015", "twitter2017", "mnre") if d in result["dataset"]), None)
+        value = PUBLISHED.get((bench, "mmib" if result["variant"] != "text-only" else "text-only"))
+        return f"{value:.2f}" if value else "-"
+
+    full_mmib, full_text = _load("synth-ner-full-mmib"), _load("synth-ner-full-text-only")
+    small_mmib, small_text = _load("synth-ner-small-mmib"), _load("synth-ner-small-text-only")
+    if full_mmib and full_text:
+        sizes = full_mmib["split_sizes"]
+        line = (
+            f"- **Synthetic NER, full size** ({sizes['train']}/{sizes['dev']}/{sizes['test']} posts, "
+            f"{full_mmib['hyperparameters']['epochs']} epochs at batch {full_mmib['hyperparameters']['batch_size']}"
+            f"{_oracles('ner-full')}): MMIB {test_f1(full_mmib)} against text-only {test_f1(full_text)}, "
+            f"{_margin(full_mmib, full_text)}."
+        )
+        if small_mmib and small_text:
+            line += (
+                f" Small size ({small_mmib['split_sizes']['train']} training posts, "
+                f"{small_mmib['hyperparameters']['epochs']} epochs{_oracles('ner-small')}): "
+                f"{test_f1(small_mmib)} against {test_f1(small_text)}."
+            )
+        drop = _shuffle_drop("synth-ner-small-mmib")
+        if drop is not None:
+            line += (
+                f" Shuffling images across posts costs synth-ner-small-mmib {drop:.1f} F1 on image-decided "
+                "instances (`python benchmarks/image_use.py synth-ner-small-mmib`)."
+            )
+        lines.append(line)
+    t15, t15_mmib, t15_tuned = (
+        _load("twitter2015-text-only"),
+        _load("twitter2015-mmib"),
+        _load("twitter2015-text-only-tuned"),
+    )
+    if t15 and t15_mmib:
+        line = (
+            f"- **Twitter-2015** (text only here; {t15['hyperparameters']['epochs']} epochs at batch "
+            f"{t15['hyperparameters']['batch_size']}): the text-only MiniLM CRF reaches {test_f1(t15)} against the "
+            f"published BERT-base CRF's {published(t15)}, image-absent MMIB {test_f1(t15_mmib)} (published "
+            f"multimodal MMIB {published(t15_mmib)})."
+        )
+        if t15_tuned:
+            line += (
+                f" With the captions recipe (`twitter2015-text-only-tuned`) it reaches "
+                f"{_f1_with(t15_tuned, f'dev {_dev(t15_tuned)}, {_epochs(t15_tuned)}')}."
+            )
+        lines.append(line)
+    mnre, mnre_mmib, markers = _load("mnre-text-only"), _load("mnre-mmib"), _load("mnre-text-only-markers")
+    if mnre and mnre_mmib:
+        line = (
+            f"- **MNRE** (text only here; {mnre['hyperparameters']['epochs']} epochs at batch "
+            f"{mnre['hyperparameters']['batch_size']}; micro F1 without `None`): the text-only MiniLM classifier "
+            f"reaches {_f1_with(mnre, f'dev {_dev(mnre)}')} against the paper's text-only MTB {published(mnre)} and "
+            f"multimodal MMIB {published(mnre_mmib)}; image-absent MMIB {_f1_with(mnre_mmib, f'dev {_dev(mnre_mmib)}')}."
+        )
+        if markers:
+            line += (
+                f" With head and tail marked in the text (`--entity-markers`, not the paper's pooled head) the "
+                f"text-only classifier reaches {_f1_with(markers, f'dev {_dev(markers)}, {_epochs(markers)}')}."
+            )
+        lines.append(line)
+    t17, t17_mmib, mpnet = (
+        _load("twitter2017-text-only"),
+        _load("twitter2017-mmib"),
+        _load("twitter2017-mpnet-text-only"),
+    )
+    if t17 and t17_mmib:
+        line = (
+            f"- **Twitter-2017** (text only here; {t17['hyperparameters']['epochs']} epochs): the text-only MiniLM "
+            f"CRF reaches {test_f1(t17)} against the published BERT-base CRF's {published(t17)}; image-absent "
+            f"MMIB {test_f1(t17_mmib)}."
+        )
+        if mpnet:
+            seconds = max(mpnet["train_seconds"].values())
+            line += (
+                f" With all-mpnet-base-v2 (BERT-base size; {mpnet['hyperparameters']['epochs']} epochs, "
+                f"{seconds:.0f} s of training, peak RSS {mpnet['peak_rss_mb'] / 1000:.1f} GB) the text-only CRF "
+                f"reaches {_f1_with(mpnet, f'dev {_dev(mpnet)}')}: "
+                f"{100 * (mpnet['test_mean'] - t17['test_mean']):.1f} F1 above the MiniLM row above and "
+                f"{100 * mpnet['test_mean'] - float(published(t17)):.1f} above the published "
+                f"BERT-base CRF."
+            )
+        lines.append(line)
+    return ["What the tables say (generated from the same files):", "", *lines] if lines else []
+
+
 README = RESULTS.parents[1] / "README.md"
-START, END = "<!-- results:start -->", "<!-- results:end -->"
+
+
+def data_layer_rows() -> list[str]:
+    """The synthetic benchmark's sizes, generation time and oracle scores (benchmarks/data_layer.py)."""
+    layer = _load("data_layer")
+    if not layer:
+        return []
+    lines = [
+        "| | size | generation (2 cores) | text-only oracle F1 (test) | multimodal oracle F1 (test) |",
+        "|---|---|---|---|---|",
+    ]
+    for key in ("ner-full", "re-full", "ner-small", "re-small"):
+        entry = layer["synthetic"].get(key)
+        if entry is None:
+            continue
+        task, size = key.split("-")
+        sizes = entry["split_sizes"]
+        unit = "posts" if task == "ner" else "instances"
+        oracle = entry["oracles"]["test"]
+        lines.append(
+            f"| `--task {task} --size {size}` | {sizes['train']} / {sizes['dev']} / {sizes['test']} {unit} | "
+            f"{entry['generation_seconds']:.1f} s | {oracle['text_only_f1']:.3f} | {oracle['multimodal_f1']:.3f} |"
+        )
+    return lines
 
 
 def block() -> str:
@@ -358,36 +512,50 @@ def block() -> str:
         serving_rows(),
         scaling_rows(),
         reproducibility_rows(),
+        findings(),
     ]
     return "\n\n".join("\n".join(part) for part in parts if part)
 
 
-def readme_block(content: str) -> str:
-    """The text between the README's result markers."""
-    if content.count(START) != 1 or content.count(END) != 1:
-        raise SystemExit(f"{README}: expected one {START} and one {END} marker")
-    return content.split(START)[1].split(END)[0].strip("\n")
+# Each generated block of the README, between <!-- NAME:start --> and <!-- NAME:end -->.
+BLOCKS = {"results": block, "data-layer": lambda: "\n".join(data_layer_rows())}
+
+
+def markers(name: str) -> tuple[str, str]:
+    return f"<!-- {name}:start -->", f"<!-- {name}:end -->"
+
+
+def readme_block(content: str, name: str = "results") -> str:
+    """The text between the README's markers of one block."""
+    start, end = markers(name)
+    if content.count(start) != 1 or content.count(end) != 1:
+        raise SystemExit(f"{README}: expected one {start} and one {end} marker")
+    return content.split(start)[1].split(end)[0].strip("\n")
 
 
 def main() -> None:
-    text = block()
+    generated = {name: make() for name, make in BLOCKS.items()}
+    content = README.read_text()
     if "--check" in sys.argv:
-        if readme_block(README.read_text()) != text:
+        stale = [name for name, text in generated.items() if readme_block(content, name) != text]
+        if stale:
             print(
-                "README results block differs from benchmarks/results: run python benchmarks/summarize.py "
-                "--write-readme",
+                f"README block(s) {', '.join(stale)} differ from benchmarks/results: run python "
+                "benchmarks/summarize.py --write-readme",
                 file=sys.stderr,
             )
             sys.exit(1)
-        print("README results block matches benchmarks/results")
+        print("README generated blocks match benchmarks/results")
         return
     if "--write-readme" in sys.argv:
-        content = README.read_text()
-        readme_block(content)
-        head, rest = content.split(START)
-        _, tail = rest.split(END)
-        README.write_text(f"{head}{START}\n{text}\n{END}{tail}")
-    print(text)
+        for name, text in generated.items():
+            readme_block(content, name)
+            start, end = markers(name)
+            head, rest = content.split(start)
+            _, tail = rest.split(end)
+            content = f"{head}{start}\n{text}\n{end}{tail}"
+        README.write_text(content)
+    print(generated["results"])
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""The README's results block is what benchmarks/summarize.py makes of the committed result files."""
+"""The README's generated blocks (results, data-layer) are what benchmarks/summarize.py makes of the result files."""
 
 from __future__ import annotations
 
