@@ -10,17 +10,21 @@ Writes benchmarks/results/prediction_latency.json.
 Posts are the test split of a dataset folder (words joined with spaces, re-tokenised as raw text), each
 with its image file. Timing covers the whole call: image decoding, detection, CNN features, text encoder,
 MMIB layers and CRF decoding. Run it on an idle machine; the hardware is written beside the numbers.
+OpenMP workers sleep between parallel regions (OMP_WAIT_POLICY=PASSIVE), as in `mmib predict`.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import time
 from pathlib import Path
 
+# as `mmib predict` and `mmib serve` run (mmib.cli.passive_openmp): set before torch loads
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))

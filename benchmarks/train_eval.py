@@ -168,6 +168,8 @@ def main() -> None:
         "--captions",
         help="caption file: MMIB variants read it as their image side, text-caption-pair as text",
     )
+    # apenc stays this script's default although the library's is linear: every recorded command before the
+    # change omits the flag, and benchmarks/reproduce.py reruns recorded commands as they were.
     parser.add_argument("--logvar-head", choices=["apenc", "linear"], default="apenc")
     parser.add_argument("--initial-logvar", type=float, default=-4.0)
     parser.add_argument(

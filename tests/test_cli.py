@@ -146,3 +146,9 @@ def test_help_lists_every_command():
     output = runner.invoke(app, ["--help"]).output
     for command in ("data", "train", "evaluate", "predict", "serve", "analyze", "quickstart", "models"):
         assert command in output
+
+
+def test_importing_the_cli_loads_no_torch():
+    """Commands that predict set OMP_WAIT_POLICY before torch loads; that needs a torch-free CLI import."""
+    code = "import sys, mmib.cli; sys.exit('torch' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code]).returncode == 0

@@ -249,3 +249,21 @@ def test_linear_logvar_head_starts_at_the_small_variance():
     linear = VariationalEncoder(16, 4, dropout=0.0, logvar_head="linear", initial_logvar=-4.0)(inputs, mask)
     assert torch.allclose(linear.logvar, torch.full_like(linear.logvar, -4.0))
     assert literal.logvar.std() > 0.5  # the literal reading: unit-scale log-variances out of the LayerNorm
+
+
+@pytest.mark.parametrize("logvar_head", ["apenc", "linear"])
+def test_prediction_encode_skips_the_losses_and_gives_the_same_fused_states(
+    tiny_encoder, prepared, logvar_head
+):
+    dataset, split = prepared["ner"]
+    model, tokenizer = _model(
+        tiny_encoder, "ner", list(dataset.label_vocab().labels), logvar_head=logvar_head
+    )
+    model.eval()
+    collator = Collator(WordTokenizer(tokenizer, 128), model.config.labels, model.config.task)
+    batch = collator(split, list(range(6)))
+    with torch.no_grad():
+        full, lean = model.encode(batch), model.encode(batch, losses=False)
+    assert set(full.parts) == {"refinement", "alignment"} and lean.parts == {}
+    assert full.text_latent.logvar is not None and lean.text_latent.logvar is None
+    assert torch.equal(full.fused, lean.fused)

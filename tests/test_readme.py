@@ -26,3 +26,14 @@ def test_one_seed_rows_say_so_and_last_epoch_rows_are_flagged():
     flagged = {"seeds": [1, 2], "best_epoch": {"1": 4, "2": 3}, "epochs_completed": {"1": 4, "2": 5}}
     assert summarize.best_epochs(flagged) == "4/4 3/5 (last)"
     assert summarize.best_epochs({**flagged, "best_epoch": {"1": 2, "2": 3}}) == "2/4 3/5"
+
+
+def test_the_default_variance_head_is_the_one_dev_chose():
+    from mmib.model import MMIBConfig
+
+    sys.path.insert(0, str(REPO_ROOT / "benchmarks"))
+    try:
+        import summarize
+    finally:
+        sys.path.pop(0)
+    assert summarize.chosen_variance_head() == MMIBConfig().logvar_head

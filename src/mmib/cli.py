@@ -14,7 +14,6 @@ import typer
 
 from mmib.data.discover import load_dataset
 from mmib.data.errors import DataFormatError
-from mmib.model.run_folder import RunFolder
 
 app = typer.Typer(
     help="Multimodal entity and relation extraction with MMIB. Mistakes end in one 'error:' line (exit 2); "
@@ -234,7 +233,10 @@ def train(
     ] = None,
     logvar_head: Annotated[
         str | None,
-        typer.Option("--logvar-head", help="apenc (eq. 7 as written) or linear (small initial variance)."),
+        typer.Option(
+            "--logvar-head",
+            help="linear (default: small initial variance, chosen on dev) or apenc (eq. 7 as written).",
+        ),
     ] = None,
     kl_warmup: Annotated[
         float | None, typer.Option("--kl-warmup", help="Share of the steps over which beta ramps from 0.")
@@ -281,6 +283,8 @@ def train(
         dotted.insert(0, str(config))
         config = None
     if resume is not None:
+        from mmib.model.run_folder import RunFolder
+
         base = TrainConfig.from_dict(RunFolder(resume).require(training_config=True).read_train_config())
         base.stop_after_epochs = None  # the interrupted process's limit does not carry over
     else:
@@ -438,6 +442,17 @@ NoDetectorOpt = Annotated[
 ]
 
 
+def passive_openmp() -> None:
+    """Prediction interleaves torch's OpenMP workers with ONNX Runtime's and the detector's threads (and, in
+    the server, request handling) on the same cores. Spinning OpenMP workers keep the cores busy after each
+    torch op and starve the others: with the detector, ONNX Runtime predicts 30.6 posts/s with spinning
+    workers and 35.4 with sleeping ones (benchmarks/prediction_latency.py, 2 cores). Read when torch loads,
+    so this runs first in the commands that predict (`import mmib.cli` itself loads no torch)."""
+    import os
+
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+
 class Runtime(StrEnum):
     torch = "torch"
     onnx = "onnx"
@@ -461,6 +476,7 @@ def _extractor(
     device="cpu",
     runtime: Runtime = Runtime.torch,
 ):
+    from mmib.model.run_folder import RunFolder
     from mmib.predict import Extractor
 
     for folder in (run_dir, ner):
@@ -524,6 +540,7 @@ def predict(
     """Entities (and relations) for every post of a file, with a progress bar; resumable. Under
     `torchrun --nproc_per_node N -m mmib predict ...` each process predicts its share on its own device and
     the shares are merged into one output in input order."""
+    passive_openmp()
     from accelerate import PartialState
 
     from mmib.predict.batch import PredictCounts, merge_parts, predict_file, read_posts
@@ -567,11 +584,7 @@ def serve(
     runtime: RuntimeOpt = Runtime.torch,
 ) -> None:
     """A web demo and JSON API (POST /predict) for a trained run; concurrent requests are batched."""
-    import os
-
-    # Set before torch loads: between batches the OpenMP workers sleep instead of spinning, so the cores stay
-    # free for reading and decoding the next requests (spinning workers starve the server's own threads).
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    passive_openmp()
     import uvicorn
 
     from mmib.predict.serve import create_app

@@ -112,18 +112,21 @@ class MMIBModel(nn.Module):
         # KL warm-up: the trainer ramps this from 0 to 1; beta_i * kl_scale weighs eq. (14)
         self.kl_scale = 1.0
 
-    def encode(self, batch: Batch) -> Output:
-        """C and the regulariser losses, without the task loss."""
+    def encode(self, batch: Batch, losses: bool = True) -> Output:
+        """C and the regulariser losses, without the task loss. ``losses=False`` (prediction) computes C
+        alone: no log-variances, no KL of eq. (14), no alignment discriminator; C is the same."""
         text_states = self.text_encoder(batch.text)  # X^T (P, n+2, d)
         text_mask = batch.text.mask
         zero = text_states.sum() * 0.0
         if self.config.text_only:
             return Output(loss=zero, fused=text_states)
         image_states = self.image_projection(batch.image_features) * batch.image_mask.unsqueeze(-1)  # X^V
-        text_latent = self.text_variational(text_states, text_mask)  # Z^T
-        image_latent = self.image_variational(image_states, batch.image_mask)  # Z^V
+        text_latent = self.text_variational(text_states, text_mask, variance=losses)  # Z^T
+        image_latent = self.image_variational(image_states, batch.image_mask, variance=losses)  # Z^V
         fused = self.fusion(text_latent.z, text_mask, image_latent.z, batch.image_mask)  # C
         loss, parts = zero, {}
+        if not losses:
+            return Output(loss, parts, fused, text_latent=text_latent, image_latent=image_latent)
         if self.config.use_refinement:
             kl = refinement_loss(
                 text_latent,
@@ -156,7 +159,7 @@ class MMIBModel(nn.Module):
     @torch.no_grad()
     def predict(self, batch: Batch) -> list[list[int]] | list[int]:
         """Tag ids per post (MNER) or a relation id per pair (MRE)."""
-        output = self.encode(batch)
+        output = self.encode(batch, losses=False)
         if self.config.task == "ner":
             return self.head.decode(output.fused, batch.word_mask)
         logits = self.head.logits(output.fused, batch.pair_post, batch.heads, batch.tails)

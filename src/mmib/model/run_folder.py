@@ -111,7 +111,15 @@ class RunFolder:
         return self
 
     def read_train_config(self) -> dict:
-        return json.loads(self.train_config.read_text(encoding="utf-8"))
+        """The run's recorded settings. A run recorded before the variance head was selectable trained the
+        head the paper writes, whatever the default is now (as :meth:`MMIBConfig.load` reads it)."""
+        values = json.loads(self.train_config.read_text(encoding="utf-8"))
+        model = values.get("model")
+        if isinstance(model, dict):
+            model.setdefault("logvar_head", "apenc")
+        else:  # flat settings, recorded before the model's settings were nested
+            values.setdefault("logvar_head", "apenc")
+        return values
 
     def write_json(self, path: Path, value: dict) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)

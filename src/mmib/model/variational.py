@@ -64,11 +64,15 @@ class VariationalEncoder(nn.Module):
         )
         self.sample = sample
 
-    def forward(self, inputs: torch.Tensor, mask: torch.Tensor) -> Latent:
-        """inputs X (B, L, d) with mask (B, L) -> Latent with z, mu, logvar (B, L, d)."""
+    def forward(self, inputs: torch.Tensor, mask: torch.Tensor, variance: bool = True) -> Latent:
+        """inputs X (B, L, d) with mask (B, L) -> Latent with z, mu, logvar (B, L, d).
+
+        ``variance=False`` (inference without losses) skips APEnc_sigma: at inference z = mu, so sigma only
+        ever enters the KL of eq. (14), and computing it would spend a third of the MMIB layers' time."""
         mu = self.mean_encoder(inputs, inputs, mask)
-        logvar = self.logvar_encoder(inputs, inputs, mask) if self.logvar_encoder is not None else None
-        if self.logvar_projection is not None:
+        wanted = variance and self.logvar_encoder is not None
+        logvar = self.logvar_encoder(inputs, inputs, mask) if wanted else None
+        if self.logvar_projection is not None and logvar is not None:
             logvar = self.logvar_projection(logvar)
         if self.training and logvar is not None:
             z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)  # eq. (9)

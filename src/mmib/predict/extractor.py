@@ -430,7 +430,7 @@ class Extractor:
                 end = start + len(chunk)
                 features, mask, detections = visual[0][start:end], visual[1][start:end], visual[2][start:end]
             batch = self.make_batch([post.words for post in chunk], features, mask, captions)
-            fused = self.model.encode(batch).fused
+            fused = self.model.encode(batch, losses=False).fused
             tag_ids = self.model.head.decode(fused, batch.word_mask)
             marginals = self.model.head.marginals(fused, batch.word_mask).cpu()
             for row, post in enumerate(chunk):
@@ -507,7 +507,7 @@ class Extractor:
             batch.pair_post = torch.zeros(len(pairs), dtype=torch.long, device=self.device)
         batch.heads = torch.tensor([head for head, _ in spans], device=self.device)
         batch.tails = torch.tensor([tail for _, tail in spans], device=self.device)
-        fused = self.model.encode(batch).fused
+        fused = self.model.encode(batch, losses=False).fused
         logits = self.model.head.logits(fused, batch.pair_post, batch.heads, batch.tails)
         probabilities = logits.softmax(-1).cpu()
         best = probabilities.max(-1)
