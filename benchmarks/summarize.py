@@ -280,7 +280,12 @@ def latency_rows() -> list[str]:
                 "",
                 f"Bare networks ({runtime}) on the same posts, inputs prepared beforehand: text encoder "
                 f"{bare['text_encoder_s']} s, CNN {bare['cnn_s']} s on the whole images ({bare['cnn_with_crops_s']} s "
-                f"with the {bare['regions_with_detector']} whole images and crops), detector {bare['detector_s']} s.",
+                f"with the {bare['regions_with_detector']} whole images and crops), detector {bare['detector_s']} s"
+                + (
+                    f"; outside the bound, the MMIB layers and CRF on the same batches {bare['mmib_layers_and_crf_s']} s."
+                    if "mmib_layers_and_crf_s" in bare
+                    else "."
+                ),
             ]
     return lines
 
