@@ -93,10 +93,13 @@ def rows() -> list[str]:
 CAPTION_ROWS = (
     ("text-only-tuned", "text-only CRF"),
     ("text-caption-pair", "text + caption as a sentence pair"),
-    ("mmib-captions", "MMIB, captions as the image side"),
-    ("mmib-captions-linear-logvar", "MMIB captions, linear log-variance head"),
-    ("mmib-captions-no-rr", "MMIB captions, w/o L_rr"),
-    ("mmib-captions-no-ar", "MMIB captions, w/o L_ar"),
+    (
+        "mmib-captions-linear-logvar",
+        "MMIB, captions as the image side (linear log-variance head, the default)",
+    ),
+    ("mmib-captions", "MMIB captions, log-variance as eq. (7) writes it (apenc)"),
+    ("mmib-captions-no-rr", "MMIB captions, w/o L_rr (no variance head)"),
+    ("mmib-captions-no-ar", "MMIB captions, w/o L_ar (apenc head)"),
 )
 CAPTION_BENCHMARKS = (("twitter2017", "Twitter-2017"), ("twitter2015", "Twitter-2015"))
 
