@@ -124,21 +124,25 @@ def caption_table(bench: str, title: str) -> list[str]:
     base = found.get("text-only-tuned")
     if base is None or len(found) < 2:
         return []
+    types = sorted(base["test"][str(base["seeds"][0])].get("per_type_f1", {}))
     lines = [
         f"{title} with BLIP-2 captions of the real photos as the image side (not the paper's pixel setting; "
         f"same recipe for every row: encoder lr {base['hyperparameters']['learning_rate']}, "
         f"{base['hyperparameters']['epochs']} epochs at batch {base['hyperparameters']['batch_size']}, "
-        f"patience {base['hyperparameters']['patience']}):",
+        f"patience {base['hyperparameters']['patience']}; per-type F1 is the mean over the row's seeds):",
         "",
-        "| row | seeds | test F1 | vs text-only CRF | 2 x larger std | beyond it? |",
-        "|---|---|---|---|---|---|",
+        "| row | seeds | test F1 | vs text-only CRF | 2 x larger std | beyond it? | "
+        + " | ".join(types)
+        + " |",
+        "|---|---|---|---|---|---|" + "---|" * len(types),
     ]
     for name, label in CAPTION_ROWS:
         result = found.get(name)
         if result is None:
             continue
+        per_type = " | ".join(f"{_type_mean(result, kind):.2f}" for kind in types)
         if name == "text-only-tuned":
-            lines.append(f"| {label} | {len(result['seeds'])} | {test_f1(result)} | | | |")
+            lines.append(f"| {label} | {len(result['seeds'])} | {test_f1(result)} | | | | {per_type} |")
             continue
         delta = 100 * (result["test_mean"] - base["test_mean"])
         both = len(result["seeds"]) > 1 and len(base["seeds"]) > 1
@@ -146,7 +150,40 @@ def caption_table(bench: str, title: str) -> list[str]:
         verdict = "needs 2+ seeds each" if band is None else ("yes" if abs(delta) > band else "no")
         lines.append(
             f"| {label} | {len(result['seeds'])} | {test_f1(result)} | {delta:+.2f} | "
-            f"{'' if band is None else f'{band:.2f}'} | {verdict} |"
+            f"{'' if band is None else f'{band:.2f}'} | {verdict} | {per_type} |"
+        )
+    return lines
+
+
+def _type_mean(result: dict, kind: str) -> float:
+    seeds = [str(s) for s in result["seeds"]]
+    return 100 * sum(result["test"][s]["per_type_f1"][kind] for s in seeds) / len(seeds)
+
+
+def caption_use_rows() -> list[str]:
+    """Do the captions runs read their captions? Test F1 drop when each post gets another post's caption
+    (shuffled) or none (removed), mean over seeds (benchmarks/image_use.py)."""
+    stored = _load("image_use") or {}
+    names = [name for name in stored if "captions" in name]
+    if not names:
+        return []
+    lines = [
+        "Do the captions runs read the captions? (`python benchmarks/image_use.py NAME`: real test posts, each "
+        "caption moved to another post or removed; F1 drop, mean over seeds):",
+        "",
+        "| run | seeds | test F1, true captions | drop, shuffled | drop, removed | drop where the caption names an entity "
+        "(shuffled) |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name in names:
+        seeds = list(stored[name]["seeds"].values())
+
+        def mean(condition: str, part: str = "all", runs: list = seeds) -> float:
+            return 100 * sum(run[condition][part]["f1"] for run in runs) / len(runs)
+
+        lines.append(
+            f"| {name} | {len(seeds)} | {mean('true'):.2f} | {mean('true') - mean('shuffled'):+.2f} | "
+            f"{mean('true') - mean('removed'):+.2f} | {mean('true', 'names') - mean('shuffled', 'names'):+.2f} |"
         )
     return lines
 
@@ -175,9 +212,11 @@ def caption_settings_rows(bench: str = "twitter2017") -> list[str]:
         if "1" not in result["dev"]:
             continue
         settings = result["hyperparameters"]
+        settings = {**settings, **settings.get("model", {})}  # files since the nesting keep model keys apart
         epochs = result.get("epochs_completed", {}).get("1", settings.get("epochs"))
+        head = settings.get("logvar_head", "apenc") if settings["use_refinement"] else "-"
         lines.append(
-            f"| {label} | {settings.get('logvar_head', 'apenc')} | {settings['beta1']} / {settings['beta2']} | "
+            f"| {label} | {head} | {settings['beta1']} / {settings['beta2']} | "
             f"{settings.get('kl_warmup_ratio', 0.0)} | {'yes' if settings['use_refinement'] else 'no'} | "
             f"{'yes' if settings['use_alignment'] else 'no'} | {100 * result['dev']['1']['f1']:.2f} | "
             f"{result['best_epoch']['1']}/{epochs} |"
@@ -547,6 +586,7 @@ def block() -> str:
     parts = [
         rows(),
         caption_rows(),
+        caption_use_rows(),
         caption_settings_rows(),
         variance_head_rows(),
         grid_rows(),
