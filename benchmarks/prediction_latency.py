@@ -212,6 +212,7 @@ def main() -> None:
         "command": " ".join([Path(sys.executable).name, *sys.argv]),
         "hardware": hardware(),
         "git_commit": git_commit(),
+        "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
     }
     result["runtimes"] = {}
     for runtime in args.runtimes:
