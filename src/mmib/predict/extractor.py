@@ -408,7 +408,7 @@ class Extractor:
             post_ids=torch.arange(len(words)),
         ).to(self.device)
 
-    @torch.no_grad()
+    @torch.inference_mode()  # lighter than no_grad: no version counters on the tensors made here
     def _tag_posts(
         self,
         checked: list[CheckedPost],
@@ -472,7 +472,7 @@ class Extractor:
             raise InputError(f"entity {entity.text!r} covers no word of the text")
         return inside[0], inside[-1] + 1
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def _classify_pairs(
         self,
         text: str,
