@@ -24,6 +24,12 @@ PUBLISHED = {
 }
 
 
+def _load(name: str) -> dict | list | None:
+    """benchmarks/results/<name>.json, or None where it has not been written."""
+    path = RESULTS / f"{name}.json"
+    return json.loads(path.read_text()) if path.exists() else None
+
+
 def seed_mean(result: dict, part: str, key: str) -> float:
     seeds = [str(s) for s in result["seeds"]]
     return sum(result[part][s][key] for s in seeds) / len(seeds)
@@ -271,14 +277,14 @@ def grid_rows() -> list[str]:
 
 
 def throughput_rows() -> list[str]:
-    path = RESULTS / "throughput.json"
-    if not path.exists():
+    result = _load("throughput")
+    if result is None:
         return []
     lines = [
         "| text encoder | variant | parameters (M) | train samples/s (batch 8) | peak RSS MB |",
         "|---|---|---|---|---|",
     ]
-    for row in json.loads(path.read_text())["rows"]:
+    for row in result["rows"]:
         lines.append(
             f"| {row['text_encoder']} | {row['variant']} | {row['parameters_millions']} | "
             f"{row['train_samples_per_second']} | {row['peak_rss_mb']:.0f} |"
@@ -287,10 +293,9 @@ def throughput_rows() -> list[str]:
 
 
 def latency_rows() -> list[str]:
-    path = RESULTS / "prediction_latency.json"
-    if not path.exists():
+    result = _load("prediction_latency")
+    if result is None:
         return []
-    result = json.loads(path.read_text())
     runtimes = result.get("runtimes") or {"torch": result}  # files written before the ONNX runtime existed
     lines = [
         f"Prediction on new posts (`benchmarks/prediction_latency.py`, run `{result['run']}`, {result['posts']} "
@@ -333,10 +338,9 @@ def latency_rows() -> list[str]:
 
 
 def int8_rows() -> list[str]:
-    path = RESULTS / "int8_tradeoff.json"
-    if not path.exists():
+    result = _load("int8_tradeoff")
+    if result is None:
         return []
-    result = json.loads(path.read_text())
     lines = [
         f"Dynamic int8 linear layers against fp32 (`benchmarks/int8_tradeoff.py`; posts/s on {result['posts']} "
         "synthetic test posts, whole image; F1 on each run's test split):",
@@ -356,10 +360,9 @@ def int8_rows() -> list[str]:
 
 
 def scaling_rows() -> list[str]:
-    path = RESULTS / "scaling.json"
-    if not path.exists():
+    result = _load("scaling")
+    if result is None:
         return []
-    result = json.loads(path.read_text())
     lines = [
         f"Training by processes on this CPU (`benchmarks/scaling.py`, MMIB MiniLM, {result['samples']} synthetic "
         "posts, effective batch 16; the same cores shared):",
@@ -376,10 +379,9 @@ def scaling_rows() -> list[str]:
 
 
 def serving_rows() -> list[str]:
-    path = RESULTS / "serving.json"
-    if not path.exists():
+    result = _load("serving")
+    if result is None:
         return []
-    result = json.loads(path.read_text())
     rounds = f" ({result['rounds']} rounds of the test posts)" if "rounds" in result else ""
     return [
         f"Serving (`benchmarks/serving.py`, run `{result['run']}`, {result['posts']} requests{rounds} of synthetic "
@@ -395,10 +397,10 @@ def serving_rows() -> list[str]:
 
 def reproducibility_rows() -> list[str]:
     """The latest check of each result file (benchmarks/reproduce.py appends one per rerun)."""
-    path = RESULTS / "reproducibility.json"
-    if not path.exists():
+    checks = _load("reproducibility")
+    if checks is None:
         return []
-    latest = {check["result"]: check for check in json.loads(path.read_text())}
+    latest = {check["result"]: check for check in checks}
     lines = [
         "Reruns of a recorded command (`python benchmarks/reproduce.py RESULT --seed N`, same machine type):",
         "",
@@ -422,11 +424,6 @@ def reproducibility_rows() -> list[str]:
         f"({agreeing} of them within 0.1 F1 of the record); not rerun: {', '.join(others) or 'none'}.",
     ]
     return lines
-
-
-def _load(name: str) -> dict | None:
-    path = RESULTS / f"{name}.json"
-    return json.loads(path.read_text()) if path.exists() else None
 
 
 def _f1_with(result: dict, detail: str) -> str:
