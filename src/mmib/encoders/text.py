@@ -173,9 +173,14 @@ class TextEncoder(nn.Module):
         model = AutoModel.from_pretrained(location)
         return cls(model, name), tokenizer
 
+    @property
+    def reads_segment_ids(self) -> bool:
+        """Whether the encoder has segment embeddings (BERT-style; MPNet has none)."""
+        return getattr(self.model.config, "type_vocab_size", 0) >= 2
+
     def forward(self, batch: TextBatch) -> torch.Tensor:
         inputs = {"input_ids": batch.input_ids, "attention_mask": batch.attention_mask}
-        if batch.token_type_ids is not None and getattr(self.model.config, "type_vocab_size", 0) >= 2:
+        if batch.token_type_ids is not None and self.reads_segment_ids:
             inputs["token_type_ids"] = batch.token_type_ids  # BERT-style segment B; MPNet has none
         hidden = self.model(**inputs).last_hidden_state
         flat = hidden.reshape(-1, hidden.size(-1))  # (chunks * L, H)

@@ -6,6 +6,11 @@ import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+# Settings added after runs had been saved, with the value those runs trained with where it is not today's
+# default (a run saved before the variance head was selectable has the head the paper writes, and its weights
+# no linear log-variance layer). MMIBConfig.load and RunFolder.read_train_config fill them in.
+SAVED_BEFORE_THE_SETTING = {"logvar_head": "apenc"}
+
 
 @dataclass
 class MMIBConfig:
@@ -54,11 +59,7 @@ class MMIBConfig:
 
     @classmethod
     def load(cls, path: Path) -> MMIBConfig:
-        values = json.loads(path.read_text(encoding="utf-8"))
-        # A run saved before the variance head was selectable has the head the paper writes, whatever the
-        # default is now: its weights have no linear log-variance layer.
-        values.setdefault("logvar_head", "apenc")
-        return cls(**values)
+        return cls(**{**SAVED_BEFORE_THE_SETTING, **json.loads(path.read_text(encoding="utf-8"))})
 
     @property
     def variant(self) -> str:
@@ -70,6 +71,11 @@ class MMIBConfig:
         if self.image_source == "captions":
             parts.insert(0, "captions")
         return "mmib" + ("-" + "-".join(parts) if parts else "")
+
+    @property
+    def reads_pixels(self) -> bool:
+        """Whether the model's image side is the CNN's features of the image and its crops."""
+        return not self.text_only and self.image_source == "pixels"
 
     @property
     def uses_captions(self) -> bool:

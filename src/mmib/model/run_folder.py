@@ -28,7 +28,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from mmib.encoders.text import TextEncoder, WordTokenizer
-from mmib.model.config import MMIBConfig
+from mmib.model.config import SAVED_BEFORE_THE_SETTING, MMIBConfig
 from mmib.model.mmib import MMIBModel
 
 
@@ -111,14 +111,13 @@ class RunFolder:
         return self
 
     def read_train_config(self) -> dict:
-        """The run's recorded settings. A run recorded before the variance head was selectable trained the
-        head the paper writes, whatever the default is now (as :meth:`MMIBConfig.load` reads it)."""
+        """The run's recorded settings; model settings added since the run was recorded take the value it
+        trained with (``SAVED_BEFORE_THE_SETTING``), as :meth:`MMIBConfig.load` reads them."""
         values = json.loads(self.train_config.read_text(encoding="utf-8"))
-        model = values.get("model")
-        if isinstance(model, dict):
-            model.setdefault("logvar_head", "apenc")
+        if isinstance(values.get("model"), dict):
+            values["model"] = {**SAVED_BEFORE_THE_SETTING, **values["model"]}
         else:  # flat settings, recorded before the model's settings were nested
-            values.setdefault("logvar_head", "apenc")
+            values = {**SAVED_BEFORE_THE_SETTING, **values}
         return values
 
     def write_json(self, path: Path, value: dict) -> None:

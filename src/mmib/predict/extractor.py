@@ -223,8 +223,7 @@ class Extractor:
             raise InputError("the onnx runtime runs on the CPU here: use --device cpu, or --runtime torch")
         model, tokenizer = from_pretrained(run_dir)
         config = model.config
-        pixels = not config.text_only and config.image_source == "pixels"
-        image_encoder = build_image_encoder(config.image_encoder) if pixels else None
+        image_encoder = build_image_encoder(config.image_encoder) if config.reads_pixels else None
         if runtime == "onnx":
             image_encoder = use_onnx(model, image_encoder, RunFolder(run_dir))
         captioned = not config.text_only and config.image_source == "captions"

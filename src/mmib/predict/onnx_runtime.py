@@ -114,7 +114,7 @@ def _export(module: nn.Module, inputs: tuple, names: list[str], dynamic: dict, p
 
 def uses_token_types(model: MMIBModel) -> bool:
     """Whether the text encoder reads segment ids (the caption-pair baseline on a BERT-style encoder)."""
-    return model.config.caption_pair and getattr(model.text_encoder.model.config, "type_vocab_size", 0) >= 2
+    return model.config.caption_pair and model.text_encoder.reads_segment_ids
 
 
 def export_onnx(model: MMIBModel, image_encoder: ImageEncoder | None, run: RunFolder) -> list[Path]:
@@ -145,8 +145,7 @@ def export_run(run_dir: Path | str) -> tuple[list[Path], dict[str, float]]:
     run = RunFolder(run_dir).require()
     model, _ = from_pretrained(run_dir)
     config = model.config
-    pixels = not config.text_only and config.image_source == "pixels"
-    image_encoder = build_image_encoder(config.image_encoder) if pixels else None
+    image_encoder = build_image_encoder(config.image_encoder) if config.reads_pixels else None
     written = export_onnx(model, image_encoder, run)
     return written, export_differences(model, image_encoder, run)
 
