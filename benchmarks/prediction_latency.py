@@ -5,11 +5,13 @@ encoders exported by `mmib export --format onnx`; the run is exported first wher
 Writes benchmarks/results/prediction_latency.json.
 
     python benchmarks/prediction_latency.py runs/bench/synth-ner-small-mmib/seed-1 \
-        --data runs/data/synth-ner-small-seed13 --posts 100 --runtimes torch onnx
+        --data runs/data/synth-ner-small-seed13 --posts 100 --runtimes torch onnx --repeats 5
 
 Posts are the test split of a dataset folder (words joined with spaces, re-tokenised as raw text), each
 with its image file. Timing covers the whole call: image decoding, detection, CNN features, text encoder,
-MMIB layers and CRF decoding. Run it on an idle machine; the hardware is written beside the numbers.
+MMIB layers and CRF decoding. Run it on an idle machine; the hardware is written beside the numbers. Every
+batched figure is the median of ``--repeats`` interleaved passes (timings on a shared VM wander by 10 % and
+more between passes), and the file keeps each pass's figure.
 OpenMP workers sleep between parallel regions (OMP_WAIT_POLICY=PASSIVE), as in `mmib predict`.
 """
 
@@ -43,98 +45,150 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-def measure(extractor: Extractor, posts: list[tuple[str, Path | None]], batch_size: int) -> tuple[dict, list]:
-    """Latency and throughput figures, and the batched pass's predictions (compared across runtimes)."""
+def single_post_latency(extractor: Extractor, posts: list[tuple[str, Path | None]]) -> dict:
+    """One post per call, each post once: the latency a client of `mmib serve` without batching sees."""
     extractor.analyze(*posts[0])  # warm-up: first calls allocate and pick kernels
     single = []
     for text, image in posts:
         start = time.perf_counter()
         extractor.analyze(text, image)
         single.append(1000 * (time.perf_counter() - start))
-    extractor.batch_size = batch_size
-    start = time.perf_counter()
-    predictions = extractor.analyze_many(posts)
-    batched = time.perf_counter() - start
     return {
         "single_post_ms_p50": round(percentile(single, 0.5), 1),
         "single_post_ms_p95": round(percentile(single, 0.95), 1),
         "single_post_ms_mean": round(statistics.fmean(single), 1),
-        "batched_posts_per_second": round(len(posts) / batched, 2),
-        "batch_size": batch_size,
-    }, predictions
+    }
 
 
-@torch.inference_mode()
-def bare_networks(
-    extractor: Extractor, posts: list[tuple[str, Path | None]], batch_size: int, detector
-) -> dict:
+def batched_seconds(extractor: Extractor, posts: list[tuple[str, Path | None]]) -> tuple[float, list]:
+    """Seconds of one batched pass over every post (from image paths: decoding included), and its output."""
+    start = time.perf_counter()
+    predictions = extractor.analyze_many(posts)
+    return time.perf_counter() - start, predictions
+
+
+class BareNetworks:
     """The networks alone on the same posts, inputs prepared beforehand: the text encoder on the tokenised
-    batches, the CNN on the preprocessed whole images (batched as prediction batches them), the detector
-    on the decoded images. What the end-to-end figures add on top is decoding, resizing, tokenising,
-    collation, the MMIB layers and CRF decoding."""
-    from mmib.data.images import decode_image
-    from mmib.predict.tokenize import tokenize_post
+    batches, the CNN on the preprocessed whole images (batched as prediction batches them; and with the
+    detector's crops), the detector on the decoded images. What the end-to-end figures add on top is
+    decoding, resizing, tokenising, collation, the MMIB layers and CRF decoding; the last two are timed
+    apart (:meth:`time_mmib_layers`) so that the gap can be read off."""
 
-    words = [[t.text for t in tokenize_post(text)] for text, _ in posts]
-    batches = [extractor.tokenizer(words[i : i + batch_size]) for i in range(0, len(words), batch_size)]
-    from mmib.predict.detector import crop_regions
+    def __init__(self, extractor: Extractor, posts: list, batch_size: int, detector) -> None:
+        from mmib.data.images import decode_image
+        from mmib.predict.detector import crop_regions
+        from mmib.predict.tokenize import tokenize_post
 
-    encoder, crops = extractor.image_encoder, extractor.config.max_crops
-    # the CNN's inputs per prediction batch (as Extractor.visual_inputs builds them): whole images, and whole
-    # images with their detector crops
-    whole, with_crops = [], []
-    for begin in range(0, len(posts), batch_size):
-        pictures = [
-            decode_image(image) for _, image in posts[begin : begin + batch_size] if image is not None
+        self.extractor, self.detector = extractor, detector
+        words = [[t.text for t in tokenize_post(text)] for text, _ in posts]
+        self.text_batches = [
+            extractor.tokenizer(words[i : i + batch_size]) for i in range(0, len(words), batch_size)
         ]
-        regions = [r for p in pictures for r in [p, *crop_regions(p, detector.detect(p)[:crops], crops)]]
-        whole.append([encoder.preprocess(p) for p in pictures])
-        with_crops.append([encoder.preprocess(r) for r in regions])
-    pictures = [decode_image(image) for _, image in posts if image is not None]
+        encoder, crops = extractor.image_encoder, extractor.config.max_crops
+        # the CNN's inputs per prediction batch (as Extractor.visual_inputs builds them): whole images, and whole
+        # images with their detector crops
+        self.whole, self.with_crops = [], []
+        for begin in range(0, len(posts), batch_size):
+            pictures = [
+                decode_image(image) for _, image in posts[begin : begin + batch_size] if image is not None
+            ]
+            regions = [r for p in pictures for r in [p, *crop_regions(p, detector.detect(p)[:crops], crops)]]
+            self.whole.append(torch.stack([encoder.preprocess(p) for p in pictures]))
+            self.with_crops.append(torch.stack([encoder.preprocess(r) for r in regions]))
+        self.pictures = [decode_image(image) for _, image in posts if image is not None]
+        self.regions_with_detector = sum(len(group) for group in self.with_crops)
+        images = [decode_image(image) if image is not None else None for _, image in posts]
+        self.model_batches = []  # text and image features of each prediction batch, for the MMIB layers
+        for begin in range(0, len(posts), batch_size):
+            features, mask, _ = extractor.visual_inputs(images[begin : begin + batch_size])
+            self.model_batches.append(extractor.make_batch(words[begin : begin + batch_size], features, mask))
+        self.time()  # warm-up: the batch shapes of the timed passes
 
-    def cnn(groups: list[list[torch.Tensor]]) -> None:
+    def _cnn(self, groups: list[torch.Tensor]) -> None:
         for group in groups:
-            for chunk in torch.stack(group).split(extractor.image_batch_size):
-                encoder(chunk)
+            for chunk in group.split(self.extractor.image_batch_size):
+                self.extractor.image_encoder(chunk)
 
-    extractor.model.text_encoder(batches[0])  # warm-up: the batch shapes of the timed passes
-    cnn(whole[:1])
-    cnn(with_crops[:1])
-    timings = {}
-    start = time.perf_counter()
-    for batch in batches:
-        extractor.model.text_encoder(batch)
-    timings["text_encoder_s"] = time.perf_counter() - start
-    start = time.perf_counter()
-    cnn(whole)
-    timings["cnn_s"] = time.perf_counter() - start
-    start = time.perf_counter()
-    cnn(with_crops)
-    timings["cnn_with_crops_s"] = time.perf_counter() - start
-    start = time.perf_counter()
-    for picture in pictures:
-        detector.detect(picture)
-    timings["detector_s"] = time.perf_counter() - start
-    # Not part of the bound (the issue's bound is the three networks): the MMIB layers and the CRF on the same
-    # batches, image features computed beforehand, so that the end-to-end gap can be read off.
-    images = [decode_image(image) if image is not None else None for _, image in posts]
-    full = []
-    for begin in range(0, len(posts), batch_size):
-        features, mask, _ = extractor.visual_inputs(images[begin : begin + batch_size])
-        full.append(extractor.make_batch(words[begin : begin + batch_size], features, mask))
-    start = time.perf_counter()
-    for batch in full:
-        fused = extractor.model.encode(batch, losses=False).fused
-        extractor.model.head.decode(fused, batch.word_mask)
-        extractor.model.head.marginals(fused, batch.word_mask)
-    timings["mmib_layers_and_crf_s"] = time.perf_counter() - start - timings["text_encoder_s"]
-    without = timings["text_encoder_s"] + timings["cnn_s"]
-    result = {k: round(v, 3) for k, v in timings.items()}
-    result["posts_per_second_without_detector"] = round(len(posts) / without, 2)
-    with_detector = timings["text_encoder_s"] + timings["cnn_with_crops_s"] + timings["detector_s"]
-    result["posts_per_second_with_detector"] = round(len(posts) / with_detector, 2)
-    result["regions_with_detector"] = sum(len(group) for group in with_crops)
-    return result
+    @torch.inference_mode()
+    def time(self) -> dict[str, float]:
+        """Seconds of each network over all posts, and of the MMIB layers and of the CRF (outside the bound)."""
+        model, timings = self.extractor.model, {}
+        start = time.perf_counter()
+        for batch in self.text_batches:
+            model.text_encoder(batch)
+        timings["text_encoder_s"] = time.perf_counter() - start
+        start = time.perf_counter()
+        self._cnn(self.whole)
+        timings["cnn_s"] = time.perf_counter() - start
+        start = time.perf_counter()
+        self._cnn(self.with_crops)
+        timings["cnn_with_crops_s"] = time.perf_counter() - start
+        start = time.perf_counter()
+        for picture in self.pictures:
+            self.detector.detect(picture)
+        timings["detector_s"] = time.perf_counter() - start
+        # Not part of the issue's bound (the three networks): the text encoder plus the MMIB layers on the same
+        # batches, image features computed beforehand; then the CRF (Viterbi and marginals) on their output.
+        fused, start = [], time.perf_counter()
+        for batch in self.model_batches:
+            fused.append(model.encode(batch, losses=False).fused)
+        timings["mmib_layers_s"] = time.perf_counter() - start - timings["text_encoder_s"]
+        start = time.perf_counter()
+        for batch, states in zip(self.model_batches, fused, strict=True):
+            model.head.decode(states, batch.word_mask)
+            model.head.marginals(states, batch.word_mask)
+        timings["crf_s"] = time.perf_counter() - start
+        return timings
+
+
+def measure_runtime(
+    run_dir: Path, runtime: str, posts: list, batch_size: int, detector, repeats: int
+) -> tuple[dict, dict]:
+    """End to end with and without the detector and the bare networks, all under one runtime, interleaved
+    ``repeats`` times: each repeat times every part back to back, so a slow spell of a shared machine falls on
+    the end-to-end pass and its bound alike. Figures are medians over the repeats; a share is the median of
+    the per-repeat shares. Returns the figures and the first batched pass's predictions per setting."""
+    settings = {"with_detector": detector, "without_detector": None}
+    extractors = {
+        name: Extractor.load(run_dir, detector=chosen, runtime=runtime, batch_size=batch_size)
+        for name, chosen in settings.items()
+    }
+    measured = {name: single_post_latency(extractor, posts) for name, extractor in extractors.items()}
+    bare = BareNetworks(extractors["without_detector"], posts, batch_size, detector)
+    predictions, passes, parts = {}, {name: [] for name in settings}, []
+    for _ in range(repeats):
+        for name, extractor in extractors.items():
+            seconds, output = batched_seconds(extractor, posts)
+            passes[name].append(seconds)
+            predictions.setdefault(name, output)
+        parts.append(bare.time())
+    bounds = {
+        "without_detector": [p["text_encoder_s"] + p["cnn_s"] for p in parts],
+        "with_detector": [p["text_encoder_s"] + p["cnn_with_crops_s"] + p["detector_s"] for p in parts],
+    }
+    with_layers = [p["text_encoder_s"] + p["cnn_s"] + p["mmib_layers_s"] for p in parts]
+    for name in settings:
+        measured[name] |= {
+            "batched_posts_per_second": round(len(posts) / statistics.median(passes[name]), 2),
+            "batched_posts_per_second_repeats": [round(len(posts) / s, 2) for s in passes[name]],
+            "batch_size": batch_size,
+            "share_of_bare_networks": round(
+                statistics.median(b / s for b, s in zip(bounds[name], passes[name], strict=True)), 3
+            ),
+        }
+    measured["without_detector"]["share_of_networks_with_mmib_layers"] = round(
+        statistics.median(b / s for b, s in zip(with_layers, passes["without_detector"], strict=True)), 3
+    )
+    summary = {key: round(statistics.median(p[key] for p in parts), 3) for key in parts[0]}
+    summary["repeats"] = repeats
+    summary["regions_with_detector"] = bare.regions_with_detector
+    for name, seconds in bounds.items():
+        summary[f"posts_per_second_{name}"] = round(len(posts) / statistics.median(seconds), 2)
+    measured["bare_networks"] = summary
+    for name in settings:
+        print(runtime, name, measured[name], flush=True)
+    print(runtime, "bare networks", summary, flush=True)
+    return measured, predictions
 
 
 def agreement(expected: dict, found: dict) -> dict:
@@ -158,24 +212,6 @@ def agreement(expected: dict, found: dict) -> dict:
     return report
 
 
-def measure_runtime(run_dir: Path, runtime: str, posts: list, batch_size: int, detector) -> dict:
-    """End to end with and without the detector, then the bare networks, all under one runtime."""
-    measured, predictions = {}, {}
-    for name, chosen in (("with_detector", detector), ("without_detector", None)):
-        extractor = Extractor.load(run_dir, detector=chosen, runtime=runtime)
-        measured[name], predictions[name] = measure(extractor, posts, batch_size)
-        print(runtime, name, measured[name], flush=True)
-    measured["predictions"] = predictions
-    measured["bare_networks"] = bare_networks(extractor, posts, batch_size, detector)
-    for name in ("with_detector", "without_detector"):
-        bound = measured["bare_networks"][f"posts_per_second_{name}"]
-        measured[name]["share_of_bare_networks"] = round(
-            measured[name]["batched_posts_per_second"] / bound, 3
-        )
-    print(runtime, "bare networks", measured["bare_networks"], flush=True)
-    return measured
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -184,6 +220,7 @@ def main() -> None:
     parser.add_argument("--data", type=Path, required=True)
     parser.add_argument("--posts", type=int, default=100)
     parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--repeats", type=int, default=5, help="interleaved timed passes; medians are kept")
     parser.add_argument("--runtimes", nargs="+", choices=RUNTIMES, default=list(RUNTIMES))
     parser.add_argument(
         "--out", type=Path, default=Path(__file__).parent / "results" / "prediction_latency.json"
@@ -214,12 +251,13 @@ def main() -> None:
         "git_commit": git_commit(),
         "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
     }
-    result["runtimes"] = {}
+    result["runtimes"], predictions = {}, {}
     for runtime in args.runtimes:
         if runtime == "onnx" and not RunFolder(args.run_dir).onnx_text_encoder.is_file():
             export_run(args.run_dir)
-        result["runtimes"][runtime] = measure_runtime(args.run_dir, runtime, posts, args.batch_size, detector)
-    predictions = {runtime: measured.pop("predictions") for runtime, measured in result["runtimes"].items()}
+        result["runtimes"][runtime], predictions[runtime] = measure_runtime(
+            args.run_dir, runtime, posts, args.batch_size, detector, args.repeats
+        )
     if {"torch", "onnx"} <= set(predictions):
         result["onnx_against_torch"] = agreement(predictions["torch"], predictions["onnx"])
         print("onnx against torch", result["onnx_against_torch"], flush=True)

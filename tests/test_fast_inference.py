@@ -91,3 +91,44 @@ def test_folded_efficientnet_gives_todays_features():
     images = [Image.new("RGB", (120, 90), colour) for colour in ("red", "navy", "olive")]
     pixels = torch.stack([encoder.preprocess(i) for i in images])
     assert torch.allclose(folded(pixels), encoder(pixels), atol=1e-3)
+
+
+def test_whole_images_preprocessed_ahead_give_the_same_features(extractor, synth_ner):
+    paths = sorted((synth_ner / "synth_images").glob("*.jpg"))[:3]
+    images = [decode_image(paths[0]), None, decode_image(paths[1]), decode_image(paths[2])]
+    pixels = [extractor.image_encoder.preprocess(i) if i is not None else None for i in images]
+    pixels[3] = None  # a post whose image was not preprocessed ahead is preprocessed as before
+    ahead, ahead_mask, _ = extractor.visual_inputs(images, pixels)
+    plain, plain_mask, _ = extractor.visual_inputs(images)
+    assert torch.equal(ahead, plain) and torch.equal(ahead_mask, plain_mask)
+
+
+def test_posts_opened_ahead_over_several_batches_keep_order_and_predictions(tiny_ner_run, synth_ner):
+    dataset = load_dataset(synth_ner)
+    folder = synth_ner / "synth_images"
+    inputs = [
+        (" ".join(p.tokens), folder / f"{p.image_id}.jpg" if p.image_id else None)
+        for p in dataset.splits["test"][:11]
+    ]
+    small = Extractor.load(tiny_ner_run, detector=BoxDetector(), batch_size=3)  # 4 batches, 6 posts ahead
+    batched = small.analyze_many(inputs)
+    assert [r.text for r in batched] == [text for text, _ in inputs]
+    for (text, image), result in zip(inputs, batched, strict=True):
+        alone = small.analyze(text, image)
+        assert [(e.text, e.type, e.start, e.confidence) for e in result.entities] == [
+            (e.text, e.type, e.start, e.confidence) for e in alone.entities
+        ]
+
+
+def test_the_first_bad_post_is_named_when_posts_are_opened_ahead(tiny_ner_run, synth_ner, tmp_path):
+    from mmib.predict.extractor import InputError
+
+    image = sorted((synth_ner / "synth_images").glob("*.jpg"))[0]
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(b"not a jpeg")
+    inputs = [("Kobe Bryant at Staples Center", image)] * 7 + [("fine text", broken), ("", None)]
+    small = Extractor.load(tiny_ner_run, detector=None, batch_size=3)
+    with pytest.raises(InputError, match=r"^post 7: image .*broken\.jpg"):
+        small.analyze_many(inputs)
+    with pytest.raises(InputError, match=r"^post 1: text is empty"):
+        small.analyze_many([inputs[0], ("", None), ("fine text", broken)])

@@ -18,8 +18,10 @@ from __future__ import annotations
 import functools
 import logging
 import os
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from collections import deque
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field, replace
 from itertools import permutations
 from pathlib import Path
 
@@ -116,6 +118,13 @@ def _preprocessing_pool() -> ThreadPoolExecutor:
     return ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1), thread_name_prefix="mmib-resize")
 
 
+@functools.cache
+def _opening_pool() -> ThreadPoolExecutor:
+    """Opens posts ahead of the batch being predicted. A pool apart from the resizing one, so that the crops
+    of the current batch never wait in line behind the posts of the next ones."""
+    return ThreadPoolExecutor(max_workers=min(2, os.cpu_count() or 1), thread_name_prefix="mmib-open")
+
+
 def resolve_device(device: torch.device | str) -> torch.device:
     """A torch device; "auto" is CUDA where present, then Apple MPS, then the CPU."""
     if str(device) == "auto":
@@ -157,6 +166,7 @@ class CheckedPost:
     tokens: list[Token]
     image: Image.Image | None
     caption: str | None = None
+    pixels: torch.Tensor | None = None  # the whole image as the CNN reads it (3, 224, 224), made ahead
 
     @property
     def words(self) -> list[str]:
@@ -288,28 +298,30 @@ class Extractor:
         return self.analyze_many([(text, image, caption)])[0]
 
     def analyze_many(
-        self, posts: list[tuple[str, ImageInput]] | list[tuple[str, ImageInput, str | None]]
+        self, posts: Sequence[tuple[str, ImageInput]] | Sequence[tuple[str, ImageInput, str | None]]
     ) -> list[PostPrediction]:
         """Batched :meth:`analyze` over (text, image) or (text, image, caption) tuples. Raises
         :class:`InputError` naming the first bad post."""
-        checked: list[CheckedPost] = []
-        for number, (text, image, *rest) in enumerate(posts):
-            try:
-                caption = check_caption(rest[0] if rest else None)
-                checked.append(
-                    CheckedPost(text, check_text(text, self.max_chars), open_image(image), caption)
-                )
-            except InputError as error:
-                raise InputError(f"post {number}: {error}" if len(posts) > 1 else str(error)) from None
         if self.config.task == "ner":
-            return self._tag_posts(checked)
+            results: list[PostPrediction] = []
+            chunk: list[CheckedPost] = []
+            for post in self._checked_ahead(posts):
+                chunk.append(post)
+                if len(chunk) == self.batch_size:
+                    results += self._tag_posts(chunk)
+                    chunk = []
+            return results + (self._tag_posts(chunk) if chunk else [])
         if self.ner is None:
             raise InputError(
                 "this run is an MRE model: attach an NER run (Extractor.load(..., ner=RUN)) or call relations()"
             )
+        checked = list(self._checked_ahead(posts))
         # Detection and CNN features are the slow part of a post: when both runs see the image alike, compute
         # them once and hand them to both passes.
-        shared = self.visual_inputs([post.image for post in checked]) if self._sees_like(self.ner) else None
+        if self._sees_like(self.ner):
+            shared = self.visual_inputs([post.image for post in checked], [post.pixels for post in checked])
+        else:  # the pixels were made for this run's CNN, whose preprocessing the NER run's may not share
+            shared, checked = None, [replace(post, pixels=None) for post in checked]
         results = self.ner._tag_posts(checked, shared)
         for row, (result, post) in enumerate(zip(results, checked, strict=True)):
             visual = None if shared is None else (shared[0][row : row + 1], shared[1][row : row + 1])
@@ -326,6 +338,43 @@ class Extractor:
             )
         return results
 
+    def _checked_ahead(self, posts: Sequence[tuple]) -> Iterator[CheckedPost]:
+        """:meth:`_check_post` of every post, in order, run by a thread pool up to two batches ahead of the
+        post asked for. Why: decoding and resizing are a third of a post's work once the networks are fast,
+        and on a CPU they would otherwise wait in line with the networks of the batch before; PIL and numpy
+        release the GIL, so the pool's threads run beside them. The first bad post raises :class:`InputError`
+        (the posts after it are still being opened; their work is dropped)."""
+        pool, pending = _opening_pool(), deque()
+        numbered = iter(enumerate(posts))
+
+        def submit() -> None:
+            for number, post in numbered:
+                pending.append((number, pool.submit(self._check_post, *post)))
+                return
+
+        for _ in range(2 * self.batch_size):
+            submit()
+        while pending:
+            number, opened = pending.popleft()
+            submit()
+            yield self._result(number, opened, len(posts))
+
+    @staticmethod
+    def _result(number: int, opened: Future, count: int) -> CheckedPost:
+        try:
+            return opened.result()
+        except InputError as error:
+            raise InputError(f"post {number}: {error}" if count > 1 else str(error)) from None
+
+    def _check_post(self, text: str, image: ImageInput, caption: object = None) -> CheckedPost:
+        """A post's text tokenised, caption checked, image opened and (runs that read pixels) its whole image
+        preprocessed for the CNN. Raises :class:`InputError`."""
+        caption = check_caption(caption)
+        checked = CheckedPost(text, check_text(text, self.max_chars), open_image(image), caption)
+        if checked.image is not None and self.image_encoder is not None and self.caption_encoder is None:
+            checked.pixels = self.image_encoder.preprocess(checked.image)
+        return checked
+
     def _sees_like(self, other: Extractor) -> bool:
         """Whether ``other`` turns an image into the same features (same CNN, crops and detector)."""
         mine, theirs = self.config, other.config
@@ -340,9 +389,10 @@ class Extractor:
     # ---- building blocks (also used by mmib analyze) ----------------------------------------------------
 
     def visual_inputs(
-        self, images: list[Image.Image | None]
+        self, images: list[Image.Image | None], pixels: list[torch.Tensor | None] | None = None
     ) -> tuple[torch.Tensor, torch.Tensor, list[list[Detection]]]:
-        """Whole image + top-m crops per post -> features (P, m+1, F), mask (P, m+1), detections per post."""
+        """Whole image + top-m crops per post -> features (P, m+1, F), mask (P, m+1), detections per post.
+        ``pixels``: per post, its whole image already preprocessed for the CNN (3, 224, 224), or None."""
         slots = self.config.max_crops + 1
         features = torch.zeros(len(images), slots, self.config.image_feature_dim)
         mask = torch.zeros(len(images), slots, dtype=torch.bool)
@@ -357,13 +407,14 @@ class Extractor:
         # Every region of every post (whole image, then its crops) goes through the CNN in one batched pass:
         # per-image calls leave most of a CNN's time in per-call overhead on a CPU.
         slots_of: list[tuple[int, int]] = []  # (post, slot) of each region
-        regions: list[Image.Image] = []
+        regions: list[Image.Image | torch.Tensor] = []
         for row, image in enumerate(images):
             if image is None:
                 continue
             if self.detector is not None:
                 detections[row] = self.detector.detect(image)[: self.config.max_crops]
-            post_regions = [image, *crop_regions(image, detections[row], self.config.max_crops)]
+            whole = pixels[row] if pixels is not None and pixels[row] is not None else image
+            post_regions = [whole, *crop_regions(image, detections[row], self.config.max_crops)]
             slots_of += [(row, slot) for slot in range(len(post_regions))]
             regions += post_regions
         if not regions:
@@ -375,11 +426,16 @@ class Extractor:
         mask[rows, columns] = True
         return features, mask, detections
 
-    def encode_regions(self, regions: list[Image.Image]) -> torch.Tensor:
+    def encode_regions(self, regions: list[Image.Image | torch.Tensor]) -> torch.Tensor:
         """CNN vectors (R, F) of image regions: resized and normalised by a small thread pool (PIL and
-        numpy release the GIL), encoded in chunks of ``image_batch_size``."""
+        numpy release the GIL; a region given as a tensor is taken as already preprocessed), encoded in
+        chunks of ``image_batch_size``."""
         encoder = self.image_encoder
-        pixels = torch.stack(list(_preprocessing_pool().map(encoder.preprocess, regions)))
+
+        def prepared(region: Image.Image | torch.Tensor) -> torch.Tensor:
+            return region if isinstance(region, torch.Tensor) else encoder.preprocess(region)
+
+        pixels = torch.stack(list(_preprocessing_pool().map(prepared, regions)))
         chunks = pixels.split(self.image_batch_size)
         return torch.cat([encoder(chunk.to(self.device)).cpu() for chunk in chunks])
 
@@ -424,7 +480,9 @@ class Extractor:
                 features, mask = self.caption_inputs(captions)
                 detections = [[] for _ in chunk]
             elif visual is None:
-                features, mask, detections = self.visual_inputs([post.image for post in chunk])
+                features, mask, detections = self.visual_inputs(
+                    [post.image for post in chunk], [post.pixels for post in chunk]
+                )
             else:
                 end = start + len(chunk)
                 features, mask, detections = visual[0][start:end], visual[1][start:end], visual[2][start:end]
