@@ -66,7 +66,9 @@ def compatible_run(run: Path, baseline_src: Path, scratch: Path) -> Path:
     probe += "print(json.dumps([f.name for f in dataclasses.fields(MMIBConfig)]))"
     environment = os.environ | {"PYTHONPATH": str(baseline_src)}
     known = set(json.loads(subprocess.check_output([sys.executable, "-c", probe], env=environment)))
-    config = json.loads((run / "model_config.json").read_text())
+    from mmib.model.run_folder import RunFolder  # this checkout's; the baseline names the file alike
+
+    config = json.loads(RunFolder(run).model_config.read_text())
     extra = {key: value for key, value in config.items() if key not in known}
     if not extra:
         return run
@@ -81,10 +83,10 @@ def compatible_run(run: Path, baseline_src: Path, scratch: Path) -> Path:
     copy = scratch / "run"
     copy.mkdir()
     for item in run.iterdir():
-        if item.name != "model_config.json":
+        if item != RunFolder(run).model_config:
             (copy / item.name).symlink_to(item.resolve())
     kept = {key: value for key, value in config.items() if key in known}
-    (copy / "model_config.json").write_text(json.dumps(kept, indent=2))
+    RunFolder(copy).model_config.write_text(json.dumps(kept, indent=2))
     return copy
 
 
