@@ -105,6 +105,7 @@ CAPTION_ROWS = (
     ),
     ("mmib-captions", "MMIB captions, log-variance as eq. (7) writes it (apenc)"),
     ("mmib-captions-no-rr", "MMIB captions, w/o L_rr (no variance head)"),
+    ("mmib-captions-linear-logvar-no-ar", "MMIB captions, w/o L_ar (linear head, the default)"),
     ("mmib-captions-no-ar", "MMIB captions, w/o L_ar (apenc head)"),
 )
 CAPTION_BENCHMARKS = (("twitter2017", "Twitter-2017"), ("twitter2015", "Twitter-2015"))
@@ -297,18 +298,25 @@ def latency_rows() -> list[str]:
     if result is None:
         return []
     runtimes = result.get("runtimes") or {"torch": result}  # files written before the ONNX runtime existed
+    repeats = next(iter(runtimes.values())).get("bare_networks", {}).get("repeats")
     lines = [
         f"Prediction on new posts (`benchmarks/prediction_latency.py`, run `{result['run']}`, {result['posts']} "
         f"test posts, {result['posts_with_image']} with an image; detector alone p50 {result['detector_only_ms_p50']} ms"
         + (
-            "; onnx: text encoder and CNN exported by `mmib export --format onnx`, run by ONNX Runtime):"
+            "; onnx: text encoder and CNN exported by `mmib export --format onnx`, run by ONNX Runtime"
             if "onnx" in runtimes
+            else ""
+        )
+        + (
+            f"; batched figures are medians of {repeats} interleaved passes, the share the median of the "
+            "per-pass shares):"
+            if repeats
             else "):"
         ),
         "",
         "| runtime | detector | single post p50 ms | single post p95 ms | batched posts/s (batch size) "
-        "| bare networks posts/s | share of bare |",
-        "|---|---|---|---|---|---|---|",
+        "| bare networks posts/s | share of bare | share of the networks with the MMIB layers |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for runtime, measured in runtimes.items():
         bare = measured.get("bare_networks", {})
@@ -316,24 +324,56 @@ def latency_rows() -> list[str]:
             row = measured[key]
             bound = bare.get(f"posts_per_second_{key}", "")
             share = f"{100 * row['share_of_bare_networks']:.0f} %" if "share_of_bare_networks" in row else ""
+            layers = row.get("share_of_networks_with_mmib_layers")
             lines.append(
                 f"| {runtime} | {label} | {row['single_post_ms_p50']} | {row['single_post_ms_p95']} | "
-                f"{row['batched_posts_per_second']} ({row['batch_size']}) | {bound} | {share} |"
+                f"{row['batched_posts_per_second']} ({row['batch_size']}) | {bound} | {share} | "
+                f"{'' if layers is None else f'{100 * layers:.0f} %'} |"
             )
     for runtime, measured in runtimes.items():
         bare = measured.get("bare_networks")
         if bare:
+            if "mmib_layers_s" in bare:
+                outside = (
+                    f"; outside the bound, on the same batches, the MMIB layers {bare['mmib_layers_s']} s and the CRF "
+                    f"(Viterbi and marginals) {bare['crf_s']} s."
+                )
+            elif "mmib_layers_and_crf_s" in bare:
+                outside = f"; outside the bound, the MMIB layers and CRF on the same batches {bare['mmib_layers_and_crf_s']} s."
+            else:
+                outside = "."
             lines += [
                 "",
                 f"Bare networks ({runtime}) on the same posts, inputs prepared beforehand: text encoder "
                 f"{bare['text_encoder_s']} s, CNN {bare['cnn_s']} s on the whole images ({bare['cnn_with_crops_s']} s "
                 f"with the {bare['regions_with_detector']} whole images and crops), detector {bare['detector_s']} s"
-                + (
-                    f"; outside the bound, the MMIB layers and CRF on the same batches {bare['mmib_layers_and_crf_s']} s."
-                    if "mmib_layers_and_crf_s" in bare
-                    else "."
-                ),
+                + outside,
             ]
+    return lines + baseline_rows()
+
+
+def baseline_rows() -> list[str]:
+    """The same machine, the same run: this checkout's prediction against an earlier commit's."""
+    result = _load("prediction_baseline")
+    if result is None:
+        return []
+    sides = result["posts_per_second"]
+    lines = [
+        "",
+        f"Against the code issue 16 started from, on the same machine in one run "
+        f"(`benchmarks/prediction_baseline.py`, commit {result['baseline_commit'][:7]} from a git worktree; "
+        f"{result['rounds']} alternating rounds of {result['repeats']} passes per side, medians; "
+        f"{result['posts']} posts):",
+        "",
+        "| code | with the detector, posts/s | x baseline | without, posts/s | x baseline |",
+        "|---|---|---|---|---|",
+    ]
+    for side, found in sides.items():
+        gain = result["speedup_over_baseline"].get(side, {})
+        lines.append(
+            f"| {side} | {found['with_detector']} | {gain.get('with_detector', 1.0):.2f} | "
+            f"{found['without_detector']} | {gain.get('without_detector', 1.0):.2f} |"
+        )
     return lines
 
 
@@ -525,6 +565,12 @@ def findings() -> list[str]:
             line += (
                 f" With head and tail marked in the text (`--entity-markers`, not the paper's pooled head) the "
                 f"text-only classifier reaches {_f1_with(markers, f'dev {_dev(markers)}, {_epochs(markers)}')}."
+            )
+        mmib_markers = _load("mnre-mmib-markers")
+        if markers and mmib_markers:
+            line += (
+                f" Image-absent MMIB with the same markers and recipe: "
+                f"{_f1_with(mmib_markers, f'dev {_dev(mmib_markers)}, {_epochs(mmib_markers)}')}."
             )
         lines.append(line)
     t17, t17_mmib, mpnet = (
