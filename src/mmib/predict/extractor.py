@@ -340,17 +340,17 @@ class Extractor:
 
     def _checked_ahead(self, posts: Sequence[tuple]) -> Iterator[CheckedPost]:
         """:meth:`_check_post` of every post, in order, run by a thread pool up to two batches ahead of the
-        post asked for. Why: decoding and resizing are a third of a post's work once the networks are fast,
-        and on a CPU they would otherwise wait in line with the networks of the batch before; PIL and numpy
-        release the GIL, so the pool's threads run beside them. The first bad post raises :class:`InputError`
-        (the posts after it are still being opened; their work is dropped)."""
+        post asked for. Why: decoding and resizing otherwise wait in line with the networks of the batch before
+        (profiled on 100 synthetic posts under ONNX Runtime: 0.15 s of 1.76 s); PIL and numpy release the GIL,
+        so the pool's threads run beside the networks' own. Measured, 8 interleaved passes each: 47.2 against
+        45.5 posts/s (medians). The first bad post raises :class:`InputError`, as when every post was opened
+        before any was predicted (the work already done on the posts around it is dropped)."""
         pool, pending = _opening_pool(), deque()
         numbered = iter(enumerate(posts))
 
         def submit() -> None:
-            for number, post in numbered:
-                pending.append((number, pool.submit(self._check_post, *post)))
-                return
+            if (post := next(numbered, None)) is not None:
+                pending.append((post[0], pool.submit(self._check_post, *post[1])))
 
         for _ in range(2 * self.batch_size):
             submit()
