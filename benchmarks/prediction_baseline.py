@@ -68,7 +68,8 @@ def compatible_run(run: Path, baseline_src: Path, scratch: Path) -> Path:
     known = set(json.loads(subprocess.check_output([sys.executable, "-c", probe], env=environment)))
     from mmib.model.run_folder import RunFolder  # this checkout's; the baseline names the file alike
 
-    config = json.loads(RunFolder(run).model_config.read_text())
+    config_path = RunFolder(run).model_config
+    config = json.loads(config_path.read_text())
     extra = {key: value for key, value in config.items() if key not in known}
     if not extra:
         return run
@@ -83,27 +84,11 @@ def compatible_run(run: Path, baseline_src: Path, scratch: Path) -> Path:
     copy = scratch / "run"
     copy.mkdir()
     for item in run.iterdir():
-        if item != RunFolder(run).model_config:
+        if item != config_path:
             (copy / item.name).symlink_to(item.resolve())
     kept = {key: value for key, value in config.items() if key in known}
     RunFolder(copy).model_config.write_text(json.dumps(kept, indent=2))
     return copy
-
-
-def test_posts(data: Path, count: int) -> list[tuple[str, str | None]]:
-    """The first ``count`` test posts as (raw text, image path), as prediction_latency.py reads them."""
-    from mmib.data import load_dataset
-    from mmib.data.images import ImageStore
-
-    dataset = load_dataset(data)
-    records = dataset.splits["test"][:count]
-    store = ImageStore.discover(dataset.image_root, "test", max_crops=0) if dataset.image_root else None
-    posts = []
-    for record in records:
-        image = store.locate(record.image_id, record.index)[0] if store else None
-        present = image is not None and image.exists()
-        posts.append((" ".join(record.tokens), str(image.resolve()) if present else None))
-    return posts
 
 
 def main() -> None:
@@ -122,6 +107,7 @@ def main() -> None:
     args = parser.parse_args()
 
     sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from prediction_latency import test_posts
     from train_eval import git_commit, hardware
 
     from mmib.model.run_folder import RunFolder
@@ -136,7 +122,8 @@ def main() -> None:
         subprocess.run(["git", "worktree", "add", "--detach", str(tree), baseline], cwd=ROOT, check=True)
         try:
             posts_file = scratch / "posts.json"
-            posts_file.write_text(json.dumps(test_posts(args.data, args.posts)))
+            posts = [(text, image and str(image)) for text, image in test_posts(args.data, args.posts)]
+            posts_file.write_text(json.dumps(posts))
             baseline_run = compatible_run(args.run_dir.resolve(), tree / "src", scratch)
             plain = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
             current = plain | {"OMP_WAIT_POLICY": "PASSIVE", "PYTHONPATH": str(ROOT / "src")}

@@ -45,6 +45,18 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
+def test_posts(data: Path, count: int) -> list[tuple[str, Path | None]]:
+    """The first ``count`` test posts of a dataset folder as (raw text, absolute image path or None)."""
+    dataset = load_dataset(data)
+    store = ImageStore.discover(dataset.image_root, "test", max_crops=0) if dataset.image_root else None
+    posts = []
+    for record in dataset.splits["test"][:count]:
+        image = store.locate(record.image_id, record.index)[0] if store else None
+        present = image is not None and image.exists()
+        posts.append((" ".join(record.tokens), image.resolve() if present else None))
+    return posts
+
+
 def single_post_latency(extractor: Extractor, posts: list[tuple[str, Path | None]]) -> dict:
     """One post per call, each post once: the latency a client of `mmib serve` without batching sees."""
     extractor.analyze(*posts[0])  # warm-up: first calls allocate and pick kernels
@@ -228,14 +240,7 @@ def main() -> None:
     args = parser.parse_args()
 
     torch.manual_seed(0)
-    dataset = load_dataset(args.data)
-    records = dataset.splits["test"][: args.posts]
-    store = ImageStore.discover(dataset.image_root, "test", max_crops=0) if dataset.image_root else None
-    images = [store.locate(r.image_id, r.index)[0] if store else None for r in records]
-    posts = [
-        (" ".join(r.tokens), image if image is not None and image.exists() else None)
-        for r, image in zip(records, images, strict=True)
-    ]
+    posts = test_posts(args.data, args.posts)
     detector = load_default_detector()
     if detector is None:
         raise SystemExit(
