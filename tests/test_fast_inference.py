@@ -93,14 +93,44 @@ def test_folded_efficientnet_gives_todays_features():
     assert torch.allclose(folded(pixels), encoder(pixels), atol=1e-3)
 
 
-def test_whole_images_preprocessed_ahead_give_the_same_features(extractor, synth_ner):
+def test_images_prepared_ahead_give_the_same_features_and_detections(extractor, synth_ner):
     paths = sorted((synth_ner / "synth_images").glob("*.jpg"))[:3]
     images = [decode_image(paths[0]), None, decode_image(paths[1]), decode_image(paths[2])]
-    pixels = [extractor.image_encoder.preprocess(i) if i is not None else None for i in images]
-    pixels[3] = None  # a post whose image was not preprocessed ahead is preprocessed as before
-    ahead, ahead_mask, _ = extractor.visual_inputs(images, pixels)
-    plain, plain_mask, _ = extractor.visual_inputs(images)
+    prepared = [extractor.prepare_image(i) if i is not None else None for i in images]
+    assert prepared[0].pixels.shape == (3, 3, 224, 224)  # whole image, then the two boxes' crops
+    prepared[3] = None  # a post whose image was not prepared ahead is detected and preprocessed as before
+    ahead, ahead_mask, ahead_detections = extractor.visual_inputs(images, prepared)
+    plain, plain_mask, plain_detections = extractor.visual_inputs(images)
     assert torch.equal(ahead, plain) and torch.equal(ahead_mask, plain_mask)
+    assert ahead_detections == plain_detections and len(plain_detections[0]) == 2
+
+
+def test_the_detector_is_called_by_one_thread_at_a_time(tiny_ner_run, synth_ner):
+    """Posts are opened ahead by two threads; the default detector's interpreter cannot run twice at once."""
+    import threading
+    import time
+
+    class WatchedDetector(BoxDetector):
+        def __init__(self):
+            self.inside, self.most_inside, self.calls = 0, 0, 0
+            self.guard = threading.Lock()
+
+        def detect(self, image):
+            with self.guard:
+                self.inside += 1
+                self.calls += 1
+                self.most_inside = max(self.most_inside, self.inside)
+            time.sleep(0.01)  # long enough for the other opening thread to arrive
+            with self.guard:
+                self.inside -= 1
+            return super().detect(image)
+
+    image = sorted((synth_ner / "synth_images").glob("*.jpg"))[0]
+    detector = WatchedDetector()
+    small = Extractor.load(tiny_ner_run, detector=detector, batch_size=3)
+    results = small.analyze_many([("Kobe Bryant at Staples Center", image)] * 10)
+    assert detector.calls == 10 and detector.most_inside == 1
+    assert all(len(r.objects) == 2 for r in results)
 
 
 def test_posts_opened_ahead_over_several_batches_keep_order_and_predictions(tiny_ner_run, synth_ner):

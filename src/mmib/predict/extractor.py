@@ -18,6 +18,7 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import threading
 from collections import deque
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -159,6 +160,15 @@ def check_caption(caption: object) -> str | None:
 
 
 @dataclass
+class PreparedImage:
+    """An image made ready for the CNN ahead of its batch: its detections, and its regions (the whole image,
+    then the crops of those detections) preprocessed."""
+
+    detections: list[Detection]
+    pixels: torch.Tensor  # (1 + crops, 3, 224, 224)
+
+
+@dataclass
 class CheckedPost:
     """A post whose text was tokenised and whose image was opened (and caption checked)."""
 
@@ -166,7 +176,7 @@ class CheckedPost:
     tokens: list[Token]
     image: Image.Image | None
     caption: str | None = None
-    pixels: torch.Tensor | None = None  # the whole image as the CNN reads it (3, 224, 224), made ahead
+    prepared: PreparedImage | None = None  # made ahead, for runs that read pixels
 
     @property
     def words(self) -> list[str]:
@@ -208,6 +218,9 @@ class Extractor:
         self.batch_size = batch_size
         self.max_chars = max_chars
         self._warn_without_detector = warn_without_detector  # said once, on the first image
+        # a detector is called from the threads that open posts ahead; the default's TFLite interpreter, and
+        # any plugged-in one, may not be safe to call from two threads at once
+        self._detector_lock = threading.Lock()
 
     @classmethod
     def load(
@@ -319,9 +332,9 @@ class Extractor:
         # Detection and CNN features are the slow part of a post: when both runs see the image alike, compute
         # them once and hand them to both passes.
         if self._sees_like(self.ner):
-            shared = self.visual_inputs([post.image for post in checked], [post.pixels for post in checked])
-        else:  # the pixels were made for this run's CNN, whose preprocessing the NER run's may not share
-            shared, checked = None, [replace(post, pixels=None) for post in checked]
+            shared = self.visual_inputs([post.image for post in checked], [post.prepared for post in checked])
+        else:  # the regions were made for this run's detector and CNN, which the NER run's may not share
+            shared, checked = None, [replace(post, prepared=None) for post in checked]
         results = self.ner._tag_posts(checked, shared)
         for row, (result, post) in enumerate(zip(results, checked, strict=True)):
             visual = None if shared is None else (shared[0][row : row + 1], shared[1][row : row + 1])
@@ -340,10 +353,11 @@ class Extractor:
 
     def _checked_ahead(self, posts: Sequence[tuple]) -> Iterator[CheckedPost]:
         """:meth:`_check_post` of every post, in order, run by a thread pool up to two batches ahead of the
-        post asked for. Why: decoding and resizing otherwise wait in line with the networks of the batch before
-        (profiled on 100 synthetic posts under ONNX Runtime: 0.15 s of 1.76 s); PIL and numpy release the GIL,
-        so the pool's threads run beside the networks' own. Measured, 8 interleaved passes each: 47.2 against
-        45.5 posts/s (medians). The first bad post raises :class:`InputError`, as when every post was opened
+        post asked for. Why: decoding, detecting and resizing otherwise wait in line with the networks of the
+        batch before (profiled on 100 synthetic posts under ONNX Runtime without a detector: 0.15 s of 1.76 s);
+        PIL, numpy and the detector's runtime release the GIL, so the pool's threads run beside the networks'
+        own. Measured without a detector, 8 interleaved passes each: 47.2 against 45.5 posts/s (medians). The
+        first bad post raises :class:`InputError`, as when every post was opened
         before any was predicted (the work already done on the posts around it is dropped)."""
         pool, pending = _opening_pool(), deque()
         numbered = iter(enumerate(posts))
@@ -367,13 +381,28 @@ class Extractor:
             raise InputError(f"post {number}: {error}" if count > 1 else str(error)) from None
 
     def _check_post(self, text: str, image: ImageInput, caption: object = None) -> CheckedPost:
-        """A post's text tokenised, caption checked, image opened and (runs that read pixels) its whole image
-        preprocessed for the CNN. Raises :class:`InputError`."""
+        """A post's text tokenised, caption checked, image opened and (runs that read pixels) its image
+        prepared for the CNN (:meth:`prepare_image`). Raises :class:`InputError`."""
         caption = check_caption(caption)
         checked = CheckedPost(text, check_text(text, self.max_chars), open_image(image), caption)
         if checked.image is not None and self.image_encoder is not None and self.caption_encoder is None:
-            checked.pixels = self.image_encoder.preprocess(checked.image)
+            checked.prepared = self.prepare_image(checked.image)
         return checked
+
+    def detect(self, image: Image.Image) -> list[Detection]:
+        """The top m detections of an image (none without a detector), one caller at a time."""
+        if self.detector is None:
+            return []
+        with self._detector_lock:
+            return self.detector.detect(image)[: self.config.max_crops]
+
+    def prepare_image(self, image: Image.Image) -> PreparedImage:
+        """Detections and preprocessed regions of one image, in the calling thread. :meth:`analyze_many` runs
+        it in the threads that open posts ahead, so that the detector (45 % of the bare networks' time with
+        the default one under ONNX Runtime) overlaps the networks of the batch before."""
+        detections = self.detect(image)
+        regions = [image, *crop_regions(image, detections, self.config.max_crops)]
+        return PreparedImage(detections, torch.stack([self.image_encoder.preprocess(r) for r in regions]))
 
     def _sees_like(self, other: Extractor) -> bool:
         """Whether ``other`` turns an image into the same features (same CNN, crops and detector)."""
@@ -389,10 +418,10 @@ class Extractor:
     # ---- building blocks (also used by mmib analyze) ----------------------------------------------------
 
     def visual_inputs(
-        self, images: list[Image.Image | None], pixels: list[torch.Tensor | None] | None = None
+        self, images: list[Image.Image | None], prepared: list[PreparedImage | None] | None = None
     ) -> tuple[torch.Tensor, torch.Tensor, list[list[Detection]]]:
         """Whole image + top-m crops per post -> features (P, m+1, F), mask (P, m+1), detections per post.
-        ``pixels``: per post, its whole image already preprocessed for the CNN (3, 224, 224), or None."""
+        ``prepared``: per post, its :meth:`prepare_image` made ahead, or None (detected and preprocessed here)."""
         slots = self.config.max_crops + 1
         features = torch.zeros(len(images), slots, self.config.image_feature_dim)
         mask = torch.zeros(len(images), slots, dtype=torch.bool)
@@ -411,10 +440,12 @@ class Extractor:
         for row, image in enumerate(images):
             if image is None:
                 continue
-            if self.detector is not None:
-                detections[row] = self.detector.detect(image)[: self.config.max_crops]
-            whole = pixels[row] if pixels is not None and pixels[row] is not None else image
-            post_regions = [whole, *crop_regions(image, detections[row], self.config.max_crops)]
+            ready = prepared[row] if prepared is not None else None
+            if ready is not None:
+                detections[row], post_regions = ready.detections, list(ready.pixels)
+            else:
+                detections[row] = self.detect(image)
+                post_regions = [image, *crop_regions(image, detections[row], self.config.max_crops)]
             slots_of += [(row, slot) for slot in range(len(post_regions))]
             regions += post_regions
         if not regions:
@@ -481,7 +512,7 @@ class Extractor:
                 detections = [[] for _ in chunk]
             elif visual is None:
                 features, mask, detections = self.visual_inputs(
-                    [post.image for post in chunk], [post.pixels for post in chunk]
+                    [post.image for post in chunk], [post.prepared for post in chunk]
                 )
             else:
                 end = start + len(chunk)
