@@ -110,9 +110,11 @@ def main() -> None:
     from prediction_latency import test_posts
     from train_eval import git_commit, hardware
 
+    from mmib.model.run_folder import RunFolder
     from mmib.predict.onnx_runtime import export_run
 
-    export_run(args.run_dir)  # afresh: what this checkout's `mmib export` writes
+    if not RunFolder(args.run_dir).onnx_text_encoder.is_file():
+        export_run(args.run_dir)
     baseline = subprocess.check_output(["git", "rev-parse", args.baseline], cwd=ROOT, text=True).strip()
     with tempfile.TemporaryDirectory(prefix="mmib-baseline-") as scratch:
         scratch = Path(scratch)

@@ -1,7 +1,7 @@
 """Prediction speed of a trained run on new posts: single-post latency (p50, p95) and batched throughput,
 with and without the object detector, beside the bare networks on the same posts (their sum is the bound
 the end-to-end figures are measured against), for each runtime (PyTorch, and ONNX Runtime running the
-networks exported by `mmib export --format onnx`; the run is exported afresh by this checkout first).
+encoders exported by `mmib export --format onnx`; the run is exported first where it has no export).
 Writes benchmarks/results/prediction_latency.json.
 
     python benchmarks/prediction_latency.py runs/bench/synth-ner-small-mmib/seed-1 \
@@ -153,17 +153,6 @@ class BareNetworks:
         return timings
 
 
-def onnx_parts(run_dir: Path, written: list[Path]) -> list[str]:
-    """What ONNX Runtime runs, named for the README: the parts among the files ``mmib export`` wrote."""
-    run = RunFolder(run_dir)
-    names = {
-        run.onnx_text_encoder: "text encoder",
-        run.onnx_image_encoder: "CNN",
-        run.onnx_mmib_layers: "MMIB layers",
-    }
-    return [names[path] for path in written if path in names]
-
-
 def measure_runtime(
     run_dir: Path, runtime: str, posts: list, batch_size: int, detector, repeats: int
 ) -> tuple[dict, dict]:
@@ -269,8 +258,8 @@ def main() -> None:
     }
     result["runtimes"], predictions = {}, {}
     for runtime in args.runtimes:
-        if runtime == "onnx":
-            result["onnx_parts"] = onnx_parts(args.run_dir, export_run(args.run_dir)[0])
+        if runtime == "onnx" and not RunFolder(args.run_dir).onnx_text_encoder.is_file():
+            export_run(args.run_dir)
         result["runtimes"][runtime], predictions[runtime] = measure_runtime(
             args.run_dir, runtime, posts, args.batch_size, detector, args.repeats
         )

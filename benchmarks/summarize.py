@@ -293,11 +293,6 @@ def throughput_rows() -> list[str]:
     return lines
 
 
-def _listed(names: list[str]) -> str:
-    """'a', 'a and b', 'a, b and c'."""
-    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
-
-
 def latency_rows() -> list[str]:
     result = _load("prediction_latency")
     if result is None:
@@ -308,8 +303,7 @@ def latency_rows() -> list[str]:
         f"Prediction on new posts (`benchmarks/prediction_latency.py`, run `{result['run']}`, {result['posts']} "
         f"test posts, {result['posts_with_image']} with an image; detector alone p50 {result['detector_only_ms_p50']} ms"
         + (
-            f"; onnx: {_listed(result.get('onnx_parts', ['text encoder', 'CNN']))} exported by "
-            "`mmib export --format onnx`, run by ONNX Runtime"
+            "; onnx: text encoder and CNN exported by `mmib export --format onnx`, run by ONNX Runtime"
             if "onnx" in runtimes
             else ""
         )

@@ -1,4 +1,4 @@
-"""`mmib export --format onnx` and `--runtime onnx`: the exported networks predict what PyTorch predicts."""
+"""`mmib export --format onnx` and `--runtime onnx`: the exported encoders predict what PyTorch predicts."""
 
 from __future__ import annotations
 
@@ -45,31 +45,12 @@ def test_runtime_onnx_before_export_is_a_one_line_error(exported_run, tmp_path, 
     assert code == 2 and err.strip().splitlines() == [err.strip()] and "mmib export" in err
 
 
-def test_export_writes_the_three_networks_and_reports_their_difference(exported_run, monkeypatch, capsys):
+def test_export_writes_both_networks_and_reports_their_difference(exported_run, monkeypatch, capsys):
     code, out, _ = _cli(monkeypatch, capsys, "export", str(exported_run), "--format", "onnx")
     run = RunFolder(exported_run)
     assert code == 0 and run.onnx_text_encoder.is_file() and run.onnx_image_encoder.is_file()
-    assert run.onnx_mmib_layers.is_file()
-    differences = {
-        line.split(":")[0]: float(line.rsplit(" ", 1)[1]) for line in out.splitlines() if "difference" in line
-    }
-    assert set(differences) == {"text encoder", "image encoder", "MMIB layers"}
-    assert max(differences.values()) < 1e-4
-
-
-def test_a_run_exported_without_its_layers_runs_them_in_pytorch(exported_run, tmp_path, caplog):
-    """Exports written before the MMIB layers were exported still load; the layers then run in PyTorch."""
-    if not RunFolder(exported_run).onnx_mmib_layers.is_file():
-        from mmib.predict.onnx_runtime import export_run
-
-        export_run(exported_run)
-    older = tmp_path / "older"
-    shutil.copytree(exported_run, older)
-    RunFolder(older).onnx_mmib_layers.unlink()
-    with caplog.at_level("WARNING"):
-        extractor = Extractor.load(older, detector=None, runtime="onnx")
-    assert extractor.model.exported_layers is None and "MMIB layers run in PyTorch" in caplog.text
-    assert Extractor.load(exported_run, detector=None, runtime="onnx").model.exported_layers is not None
+    differences = [float(line.rsplit(" ", 1)[1]) for line in out.splitlines() if "difference" in line]
+    assert len(differences) == 2 and max(differences) < 1e-4
 
 
 def test_onnx_runtime_predicts_the_same_entities_as_torch(exported_run, synth_ner, monkeypatch, capsys):

@@ -462,8 +462,8 @@ RuntimeOpt = Annotated[
     Runtime,
     typer.Option(
         "--runtime",
-        help="torch, or onnx: the text encoder, CNN and MMIB layers exported by `mmib export RUN --format "
-        "onnx`, run by ONNX Runtime (CPU).",
+        help="torch, or onnx: the text encoder and CNN exported by `mmib export RUN --format onnx`, run by "
+        "ONNX Runtime (CPU).",
     ),
 ]
 
@@ -503,9 +503,8 @@ def export(
         ExportFormat.onnx
     ),
 ) -> None:
-    """Export a run's text encoder, CNN and MMIB layers for `--runtime onnx` (into RUN/onnx/); the CRF and
-    relation head stay in PyTorch. Prints the files written and how far each export's outputs are from
-    PyTorch's."""
+    """Export a run's text encoder and CNN for `--runtime onnx` (into RUN/onnx/); the MMIB layers stay in
+    PyTorch. Prints the files written and how far the exported encoders' outputs are from PyTorch's."""
     from mmib.predict.onnx_runtime import export_run
 
     written, differences = export_run(run_dir)

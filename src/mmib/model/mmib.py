@@ -111,43 +111,19 @@ class MMIBModel(nn.Module):
             self.head = RelationHead(d, len(config.labels), config.dropout)
         # KL warm-up: the trainer ramps this from 0 to 1; beta_i * kl_scale weighs eq. (14)
         self.kl_scale = 1.0
-        # Set by the ONNX runtime (predict/onnx_runtime.py): the same layers as :meth:`layers` at inference,
-        # exported. A plain callable, not a module: it holds no weights of its own to save or load.
-        self.exported_layers = None
-
-    def layers(
-        self,
-        text_states: torch.Tensor,
-        text_mask: torch.Tensor,
-        image_features: torch.Tensor,
-        image_mask: torch.Tensor,
-        variance: bool = True,
-    ) -> tuple[torch.Tensor, Latent, Latent]:
-        """The MMIB layers, eqs. (4)-(17): X^T (P, n+2, d) and image features (P, m+1, F) with their masks
-        -> C (P, n+2, d), Z^T and Z^V. ``variance=False``: no log-variances (prediction, see
-        VariationalEncoder.forward)."""
-        image_states = self.image_projection(image_features) * image_mask.unsqueeze(-1)  # X^V
-        text_latent = self.text_variational(text_states, text_mask, variance=variance)  # Z^T
-        image_latent = self.image_variational(image_states, image_mask, variance=variance)  # Z^V
-        fused = self.fusion(text_latent.z, text_mask, image_latent.z, image_mask)  # C
-        return fused, text_latent, image_latent
 
     def encode(self, batch: Batch, losses: bool = True) -> Output:
         """C and the regulariser losses, without the task loss. ``losses=False`` (prediction) computes C
-        alone: no log-variances, no KL of eq. (14), no alignment discriminator; C is the same (under the ONNX
-        runtime it comes from the exported layers, without the latents)."""
+        alone: no log-variances, no KL of eq. (14), no alignment discriminator; C is the same."""
         text_states = self.text_encoder(batch.text)  # X^T (P, n+2, d)
         text_mask = batch.text.mask
         zero = text_states.sum() * 0.0
         if self.config.text_only:
             return Output(loss=zero, fused=text_states)
-        if not losses and self.exported_layers is not None:
-            return Output(
-                zero, {}, self.exported_layers(text_states, text_mask, batch.image_features, batch.image_mask)
-            )
-        fused, text_latent, image_latent = self.layers(
-            text_states, text_mask, batch.image_features, batch.image_mask, variance=losses
-        )
+        image_states = self.image_projection(batch.image_features) * batch.image_mask.unsqueeze(-1)  # X^V
+        text_latent = self.text_variational(text_states, text_mask, variance=losses)  # Z^T
+        image_latent = self.image_variational(image_states, batch.image_mask, variance=losses)  # Z^V
+        fused = self.fusion(text_latent.z, text_mask, image_latent.z, batch.image_mask)  # C
         loss, parts = zero, {}
         if not losses:
             return Output(loss, parts, fused, text_latent=text_latent, image_latent=image_latent)

@@ -14,7 +14,6 @@ nowhere else::
     predictions/<split>.conll  (MNER) or .jsonl (MRE): mmib evaluate's predictions
     onnx/text_encoder.onnx     mmib export --format onnx: the fine-tuned text encoder
     onnx/image_encoder.onnx    ... and the folded CNN (pixel runs)
-    onnx/mmib_layers.onnx      ... and the MMIB layers at inference, W_v to C (eqs. 4-17; multimodal runs)
 
 This module sits beside the model, not in the training package, so that prediction loads a run without
 importing any training code (as a Hugging Face model's ``from_pretrained`` needs no trainer).
@@ -46,7 +45,6 @@ class RunFolder:
     ONNX_FOLDER = "onnx"
     ONNX_TEXT_ENCODER = "text_encoder.onnx"
     ONNX_IMAGE_ENCODER = "image_encoder.onnx"
-    ONNX_MMIB_LAYERS = "mmib_layers.onnx"
 
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
@@ -95,10 +93,6 @@ class RunFolder:
     @property
     def onnx_image_encoder(self) -> Path:
         return self.onnx_folder / self.ONNX_IMAGE_ENCODER
-
-    @property
-    def onnx_mmib_layers(self) -> Path:
-        return self.onnx_folder / self.ONNX_MMIB_LAYERS
 
     def scores(self, split: str) -> Path:
         return self.path / f"scores_{split}.json"

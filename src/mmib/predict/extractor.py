@@ -238,8 +238,7 @@ class Extractor:
         image only), or any object with ``detect(image)``. ``ner``: for an MRE run, the NER run (or Extractor)
         whose entities :meth:`relations` pairs up when no head and tail are given. ``device``: "cpu",
         "cuda", "cuda:1", "mps" or "auto" (CUDA, then MPS, then CPU). ``runtime``: "torch", or "onnx" to run
-        the text encoder, CNN and MMIB layers exported by ``mmib export RUN --format onnx`` with ONNX Runtime
-        (CPU).
+        the text encoder and CNN exported by ``mmib export RUN --format onnx`` with ONNX Runtime (CPU).
         """
         if runtime not in RUNTIMES:
             raise InputError(f"unknown runtime {runtime!r}: choose one of {', '.join(RUNTIMES)}")
