@@ -58,9 +58,26 @@ def test_palette_transparency_is_composited(tmp_path):
 
 def test_decompression_bomb_is_refused(tmp_path):
     path = _save(Image.new("L", (200, 200)), tmp_path / "big.png")
-    with pytest.raises(ImageUnreadable, match="decompression bomb"):
+    with pytest.raises(
+        ImageUnreadable, match=r"big\.png: refused as a possible decompression bomb \(200 x 200"
+    ):
         decode_image(path, max_pixels=1000)
     assert decode_image(path).size == (200, 200)  # and the default limit is left as it was
+
+
+def test_decoding_leaves_pillows_global_limit_alone(tmp_path, monkeypatch):
+    """Posts are opened by several threads at once: a global limit set and restored around each call would
+    leak from one thread's call into another's."""
+    path = _save(Image.new("L", (20, 20)), tmp_path / "small.png")
+    seen, opening = [], Image.open
+
+    def watched_open(*args, **kwargs):
+        seen.append(Image.MAX_IMAGE_PIXELS)
+        return opening(*args, **kwargs)
+
+    monkeypatch.setattr(Image, "open", watched_open)
+    decode_image(path, max_pixels=1000)
+    assert seen == [Image.MAX_IMAGE_PIXELS]
 
 
 def test_truncated_file_is_reported(tmp_path):

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import io
 import json
-import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -64,26 +63,29 @@ def decode_image(source: Path | str | bytes, max_pixels: int = DEFAULT_MAX_PIXEL
     """
     path = Path("<bytes>") if isinstance(source, bytes) else Path(source)
     stream = io.BytesIO(source) if isinstance(source, bytes) else path
-    previous_limit = Image.MAX_IMAGE_PIXELS
+    # The size is checked here, from the header, before any pixel is decoded, rather than by setting Pillow's
+    # global MAX_IMAGE_PIXELS (and the warning filters) for the call: prediction opens posts from several
+    # threads at once, and a global set and restored around each call leaks between them.
     try:
-        Image.MAX_IMAGE_PIXELS = max_pixels
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(stream) as image:
-                image.load()
-                upright = ImageOps.exif_transpose(image) or image
-                return to_rgb(upright)
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
+        with Image.open(stream) as image:
+            if image.width * image.height > max_pixels:
+                raise ImageUnreadable(
+                    path,
+                    f"refused as a possible decompression bomb ({image.width} x {image.height} pixels, "
+                    f"above the limit of {max_pixels})",
+                )
+            image.load()
+            upright = ImageOps.exif_transpose(image) or image
+            return to_rgb(upright)
+    except Image.DecompressionBombError as error:  # Pillow's own hard limit, twice MAX_IMAGE_PIXELS
         raise ImageUnreadable(path, f"refused as a possible decompression bomb ({error})") from None
     except UnidentifiedImageError:
         raise ImageUnreadable(path, "not an image Pillow can identify") from None
-    except FileNotFoundError:
+    except (FileNotFoundError, ImageUnreadable):
         raise
     except (OSError, SyntaxError, ValueError) as error:
         reason = "truncated file" if "truncated" in str(error) else f"cannot decode ({error})"
         raise ImageUnreadable(path, reason) from None
-    finally:
-        Image.MAX_IMAGE_PIXELS = previous_limit
 
 
 assert not ImageFile.LOAD_TRUNCATED_IMAGES, "truncated images must raise, not load half-grey"
