@@ -218,6 +218,7 @@ def test_analyze_sees_each_image_once_for_entities_and_relations(
     result = extractor.analyze(text, sample_image)
     assert [e.text for e in result.entities] == ["Fezai", "Tifeele Restor"]
     assert CountingDetector.calls == 1
+    assert extractor._detector_lock is extractor.ner._detector_lock  # one detector, one lock
     # relations from the shared features equal those of a pass that computes its own
     image = decode_image(sample_image)
     pairs = [(result.entities[0], result.entities[1]), (result.entities[1], result.entities[0])]

@@ -219,8 +219,10 @@ class Extractor:
         self.max_chars = max_chars
         self._warn_without_detector = warn_without_detector  # said once, on the first image
         # a detector is called from the threads that open posts ahead; the default's TFLite interpreter, and
-        # any plugged-in one, may not be safe to call from two threads at once
-        self._detector_lock = threading.Lock()
+        # any plugged-in one, may not be safe to call from two threads at once. An attached NER run that
+        # shares the detector shares its lock too.
+        shared = ner is not None and detector is not None and ner.detector is detector
+        self._detector_lock = ner._detector_lock if shared else threading.Lock()
 
     @classmethod
     def load(
