@@ -403,8 +403,12 @@ class Extractor:
         it in the threads that open posts ahead, so that the detector (45 % of the bare networks' time with
         the default one under ONNX Runtime) overlaps the networks of the batch before."""
         detections = self.detect(image)
-        regions = [image, *crop_regions(image, detections, self.config.max_crops)]
+        regions = self._regions(image, detections)
         return PreparedImage(detections, torch.stack([self.image_encoder.preprocess(r) for r in regions]))
+
+    def _regions(self, image: Image.Image, detections: list[Detection]) -> list[Image.Image]:
+        """The CNN's regions of an image: the whole image, then the crops of its top m detections."""
+        return [image, *crop_regions(image, detections, self.config.max_crops)]
 
     def _sees_like(self, other: Extractor) -> bool:
         """Whether ``other`` turns an image into the same features (same CNN, crops and detector)."""
@@ -447,7 +451,7 @@ class Extractor:
                 detections[row], post_regions = ready.detections, list(ready.pixels)
             else:
                 detections[row] = self.detect(image)
-                post_regions = [image, *crop_regions(image, detections[row], self.config.max_crops)]
+                post_regions = self._regions(image, detections[row])
             slots_of += [(row, slot) for slot in range(len(post_regions))]
             regions += post_regions
         if not regions:
