@@ -1,8 +1,9 @@
 """Prediction speed of a trained run on new posts: single-post latency (p50, p95) and batched throughput,
 with and without the object detector, beside the bare networks on the same posts (their sum is the bound
 the end-to-end figures are measured against), for each runtime (PyTorch, and ONNX Runtime running the
-encoders exported by `mmib export --format onnx`; the run is exported first where it has no export).
-Writes benchmarks/results/prediction_latency.json.
+encoders exported by `mmib export --format onnx`; the run is exported first where it has no export), and
+beside the single-thread ceiling: the CPU seconds of every part on one thread, spread over the cores, the
+most posts/s any scheduling of this computation could reach here. Writes benchmarks/results/prediction_latency.json.
 
     python benchmarks/prediction_latency.py runs/bench/synth-ner-small-mmib/seed-1 \
         --data runs/data/synth-ner-small-seed13 --posts 100 --runtimes torch onnx --repeats 5
@@ -153,6 +154,39 @@ class BareNetworks:
         return timings
 
 
+def single_thread_ceiling(run_dir: Path, runtime: str, posts: list, batch_size: int, repeats: int) -> dict:
+    """The most posts/s any scheduling of this run's computation could reach on this machine's cores.
+
+    Every part the whole path cannot skip (text encoder, CNN with and without the crops, detector, MMIB
+    layers, CRF) is timed on one thread: torch, ONNX Runtime and the detector's interpreter each with one
+    thread, which spends the least CPU time per post (splitting one call across threads adds waiting and
+    synchronisation; on these machines the detector takes 23 ms per image on one thread and 17 ms on two,
+    34 ms of CPU). The sum is the CPU seconds the posts need at least; spread perfectly over the cores it
+    gives the ceiling, which decoding, resizing, tokenising and collation only lower. Medians of
+    ``repeats`` passes."""
+    from mmib.predict.detector import SsdMobileNetDetector
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # torch's own ops, and the ONNX Runtime sessions created below (their default)
+    try:
+        extractor = Extractor.load(run_dir, detector=None, runtime=runtime, batch_size=batch_size)
+        bare = BareNetworks(extractor, posts, batch_size, SsdMobileNetDetector(threads=1))
+        parts = [bare.time() for _ in range(repeats)]
+    finally:
+        torch.set_num_threads(threads)
+    single = {key: round(statistics.median(p[key] for p in parts), 3) for key in parts[0]}
+    shared = single["text_encoder_s"] + single["mmib_layers_s"] + single["crf_s"]
+    cpu_seconds = {
+        "with_detector": shared + single["cnn_with_crops_s"] + single["detector_s"],
+        "without_detector": shared + single["cnn_s"],
+    }
+    result = {"single_thread": single, "cores": threads, "repeats": repeats}
+    for name, seconds in cpu_seconds.items():
+        result[f"cpu_seconds_{name}"] = round(seconds, 3)
+        result[f"ceiling_posts_per_second_{name}"] = round(len(posts) * threads / seconds, 2)
+    return result
+
+
 def measure_runtime(
     run_dir: Path, runtime: str, posts: list, batch_size: int, detector, repeats: int
 ) -> tuple[dict, dict]:
@@ -197,6 +231,13 @@ def measure_runtime(
     for name, seconds in bounds.items():
         summary[f"posts_per_second_{name}"] = round(len(posts) / statistics.median(seconds), 2)
     measured["bare_networks"] = summary
+    ceiling = single_thread_ceiling(run_dir, runtime, posts, batch_size, min(repeats, 3))
+    for name in settings:
+        measured[name]["share_of_single_thread_ceiling"] = round(
+            measured[name]["batched_posts_per_second"] / ceiling[f"ceiling_posts_per_second_{name}"], 3
+        )
+    measured["single_thread_ceiling"] = ceiling
+    print(runtime, "single-thread ceiling", ceiling, flush=True)
     for name in settings:
         print(runtime, name, measured[name], flush=True)
     print(runtime, "bare networks", summary, flush=True)
