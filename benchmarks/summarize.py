@@ -315,8 +315,9 @@ def latency_rows() -> list[str]:
         ),
         "",
         "| runtime | detector | single post p50 ms | single post p95 ms | batched posts/s (batch size) "
-        "| bare networks posts/s | share of bare | share of the networks with the MMIB layers |",
-        "|---|---|---|---|---|---|---|---|",
+        "| bare networks posts/s | share of bare | share of the networks with the MMIB layers "
+        "| single-thread ceiling posts/s | share of ceiling |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for runtime, measured in runtimes.items():
         bare = measured.get("bare_networks", {})
@@ -325,10 +326,13 @@ def latency_rows() -> list[str]:
             bound = bare.get(f"posts_per_second_{key}", "")
             share = f"{100 * row['share_of_bare_networks']:.0f} %" if "share_of_bare_networks" in row else ""
             layers = row.get("share_of_networks_with_mmib_layers")
+            ceiling = measured.get("single_thread_ceiling", {}).get(f"ceiling_posts_per_second_{key}", "")
+            of_ceiling = row.get("share_of_single_thread_ceiling")
             lines.append(
                 f"| {runtime} | {label} | {row['single_post_ms_p50']} | {row['single_post_ms_p95']} | "
                 f"{row['batched_posts_per_second']} ({row['batch_size']}) | {bound} | {share} | "
-                f"{'' if layers is None else f'{100 * layers:.0f} %'} |"
+                f"{'' if layers is None else f'{100 * layers:.0f} %'} | {ceiling} | "
+                f"{'' if of_ceiling is None else f'{100 * of_ceiling:.0f} %'} |"
             )
     for runtime, measured in runtimes.items():
         bare = measured.get("bare_networks")
@@ -348,6 +352,18 @@ def latency_rows() -> list[str]:
                 f"{bare['text_encoder_s']} s, CNN {bare['cnn_s']} s on the whole images ({bare['cnn_with_crops_s']} s "
                 f"with the {bare['regions_with_detector']} whole images and crops), detector {bare['detector_s']} s"
                 + outside,
+            ]
+        if ceiling := measured.get("single_thread_ceiling"):
+            single = ceiling["single_thread"]
+            lines += [
+                "",
+                f"Single-thread ceiling ({runtime}): every part on one thread (torch, ONNX Runtime and the "
+                f"detector alike), text encoder {single['text_encoder_s']} s, CNN {single['cnn_s']} s "
+                f"({single['cnn_with_crops_s']} s with the crops), detector {single['detector_s']} s, MMIB layers "
+                f"{single['mmib_layers_s']} s, CRF {single['crf_s']} s: {ceiling['cpu_seconds_with_detector']} CPU "
+                f"seconds with the detector and {ceiling['cpu_seconds_without_detector']} without, at least; spread "
+                f"perfectly over {ceiling['cores']} cores, at most {ceiling['ceiling_posts_per_second_with_detector']} "
+                f"and {ceiling['ceiling_posts_per_second_without_detector']} posts/s.",
             ]
     return lines + baseline_rows()
 

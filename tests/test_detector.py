@@ -106,3 +106,16 @@ def test_detections_stay_inside_the_image(detector):
     for detection in detector.detect(image):
         x0, y0, x1, y1 = detection.box
         assert 0 <= x0 < x1 <= image.width and 0 <= y0 < y1 <= image.height
+
+
+def test_threads_calling_the_detector_at_once_get_what_one_thread_gets(detector):
+    """Each calling thread gets its own interpreter, so two threads detecting at once neither wait for nor
+    disturb each other: every image's detections equal the ones found one image after another."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    names = ["twitter_stream_2018_09_04_13_0_2_48.jpg", "twitter_19_31_14_34.jpg", "twitter_19_31_16_6.jpg"]
+    images = [_image(name) for name in names] * 4
+    one_after_another = [detector.detect(image) for image in images]
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        at_once = list(pool.map(detector.detect, images))
+    assert at_once == one_after_another and all(one_after_another)

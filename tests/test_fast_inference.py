@@ -133,6 +133,58 @@ def test_the_detector_is_called_by_one_thread_at_a_time(tiny_ner_run, synth_ner)
     assert all(len(r.objects) == 2 for r in results)
 
 
+def test_a_detector_that_says_it_is_thread_safe_is_called_by_two_threads_at_once(tiny_ner_run, synth_ner):
+    """No lock around a ``thread_safe`` detector (the default one keeps an interpreter per thread): the two
+    opening threads each wait at a barrier inside ``detect`` for the other, which only passes if both are
+    inside at once."""
+    import threading
+
+    class MeetingDetector(BoxDetector):
+        thread_safe = True
+
+        def __init__(self):
+            self.barrier = threading.Barrier(2, timeout=10)
+            self.met = 0
+
+        def detect(self, image):
+            self.barrier.wait()  # raises BrokenBarrierError if the other thread cannot come in
+            self.met += 1
+            return super().detect(image)
+
+    image = sorted((synth_ner / "synth_images").glob("*.jpg"))[0]
+    detector = MeetingDetector()
+    small = Extractor.load(tiny_ner_run, detector=detector, batch_size=2)
+    results = small.analyze_many([("Kobe Bryant at Staples Center", image)] * 4)
+    assert detector.met == 4 and all(len(r.objects) == 2 for r in results)
+
+
+def test_the_cnn_runs_in_its_own_thread_a_batch_ahead(tiny_ner_run, synth_ner):
+    """The CNN encodes batch k+1 in its thread while the caller's thread tags batch k: every CNN call comes
+    from the CNN's thread, every text encoder call from the caller's."""
+    import threading
+
+    small = Extractor.load(tiny_ner_run, detector=BoxDetector(), batch_size=2)
+    events: list[str] = []
+    encode_regions, text_encoder_forward = small.encode_regions, small.model.text_encoder.forward
+
+    def watched_encode(regions):
+        events.append(f"cnn in {threading.current_thread().name.split('_')[0]}")
+        return encode_regions(regions)
+
+    def watched_text(*args, **kwargs):
+        events.append(f"text in {threading.current_thread().name}")
+        return text_encoder_forward(*args, **kwargs)
+
+    small.encode_regions = watched_encode
+    small.model.text_encoder.forward = watched_text
+    image = sorted((synth_ner / "synth_images").glob("*.jpg"))[0]
+    results = small.analyze_many([("Kobe Bryant at Staples Center", image)] * 5)  # batches of 2, 2, 1
+    assert len(results) == 5 and all(r.image_used for r in results)
+    caller = threading.current_thread().name
+    assert events.count("cnn in mmib-cnn") == 3 and events.count(f"text in {caller}") == 3
+    assert len(events) == 6
+
+
 def test_posts_opened_ahead_over_several_batches_keep_order_and_predictions(tiny_ner_run, synth_ner):
     dataset = load_dataset(synth_ner)
     folder = synth_ner / "synth_images"

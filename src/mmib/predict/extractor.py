@@ -15,6 +15,7 @@ detector (:mod:`mmib.predict.detector`). Posts are batched internally.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import os
@@ -22,6 +23,7 @@ import threading
 from collections import deque
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass, field, replace
 from itertools import permutations
 from pathlib import Path
@@ -117,6 +119,13 @@ def open_image(image: ImageInput) -> Image.Image | None:
 @functools.cache
 def _preprocessing_pool() -> ThreadPoolExecutor:
     return ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1), thread_name_prefix="mmib-resize")
+
+
+@functools.cache
+def _encoding_pool() -> ThreadPoolExecutor:
+    """Runs the CNN on the next batch's regions while the caller's thread runs the text encoder, the MMIB
+    layers and the CRF on the current one. One worker: batches go through the CNN in order."""
+    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="mmib-cnn")
 
 
 @functools.cache
@@ -218,11 +227,17 @@ class Extractor:
         self.batch_size = batch_size
         self.max_chars = max_chars
         self._warn_without_detector = warn_without_detector  # said once, on the first image
-        # a detector is called from the threads that open posts ahead; the default's TFLite interpreter, and
-        # any plugged-in one, may not be safe to call from two threads at once. An attached NER run that
-        # shares the detector shares its lock too.
+        # a detector is called from the threads that open posts ahead; a plugged-in one may not be safe to call
+        # from two threads at once, so it is called under a lock unless it says it is (``thread_safe``, as the
+        # default one is). An attached NER run that shares the detector shares its lock too.
         shared = ner is not None and detector is not None and ner.detector is detector
-        self._detector_lock = ner._detector_lock if shared else threading.Lock()
+        self._detector_lock: AbstractContextManager = (
+            contextlib.nullcontext()
+            if getattr(detector, "thread_safe", False)
+            else ner._detector_lock
+            if shared
+            else threading.Lock()
+        )
 
     @classmethod
     def load(
@@ -233,6 +248,7 @@ class Extractor:
         batch_size: int = 16,
         device: torch.device | str = "cpu",
         runtime: str = "torch",
+        onnx_threads: int | None = None,
     ) -> Extractor:
         """A run folder written by ``mmib train`` (best-dev weights).
 
@@ -240,7 +256,8 @@ class Extractor:
         image only), or any object with ``detect(image)``. ``ner``: for an MRE run, the NER run (or Extractor)
         whose entities :meth:`relations` pairs up when no head and tail are given. ``device``: "cpu",
         "cuda", "cuda:1", "mps" or "auto" (CUDA, then MPS, then CPU). ``runtime``: "torch", or "onnx" to run
-        the text encoder and CNN exported by ``mmib export RUN --format onnx`` with ONNX Runtime (CPU).
+        the text encoder and CNN exported by ``mmib export RUN --format onnx`` with ONNX Runtime (CPU);
+        ``onnx_threads``: each of its two sessions' threads (default half of torch's: they run side by side).
         """
         if runtime not in RUNTIMES:
             raise InputError(f"unknown runtime {runtime!r}: choose one of {', '.join(RUNTIMES)}")
@@ -250,7 +267,7 @@ class Extractor:
         config = model.config
         image_encoder = build_image_encoder(config.image_encoder) if config.reads_pixels else None
         if runtime == "onnx":
-            image_encoder = use_onnx(model, image_encoder, RunFolder(run_dir))
+            image_encoder = use_onnx(model, image_encoder, RunFolder(run_dir), onnx_threads)
         captioned = not config.text_only and config.image_source == "captions"
         caption_encoder = CaptionEncoder(config.caption_encoder) if captioned else None
         wanted_default = detector == "default" and image_encoder is not None
@@ -318,14 +335,7 @@ class Extractor:
         """Batched :meth:`analyze` over (text, image) or (text, image, caption) tuples. Raises
         :class:`InputError` naming the first bad post."""
         if self.config.task == "ner":
-            results: list[PostPrediction] = []
-            chunk: list[CheckedPost] = []
-            for post in self._checked_ahead(posts):
-                chunk.append(post)
-                if len(chunk) == self.batch_size:
-                    results += self._tag_posts(chunk)
-                    chunk = []
-            return results + (self._tag_posts(chunk) if chunk else [])
+            return self._tag_in_batches(posts)
         if self.ner is None:
             raise InputError(
                 "this run is an MRE model: attach an NER run (Extractor.load(..., ner=RUN)) or call relations()"
@@ -352,6 +362,39 @@ class Extractor:
                 key=lambda r: -r.confidence,
             )
         return results
+
+    def _tag_in_batches(self, posts: Sequence[tuple]) -> list[PostPrediction]:
+        """Entities of every post, a batch at a time, the CNN one batch ahead of the rest of the networks.
+
+        Why: the CNN and the text encoder each keep a core busy better than one of them split over two (ONNX
+        Runtime sessions get half the cores each, onnx_runtime._session); measured on 2 cores, 100 synthetic
+        posts, 5 interleaved passes: 27.0 posts/s with the detector against 23.4 one network after the other.
+        """
+        results: list[PostPrediction] = []
+        waiting: deque[tuple[list[CheckedPost], Future | None]] = deque()
+        chunk: list[CheckedPost] = []
+        for post in self._checked_ahead(posts):
+            chunk.append(post)
+            if len(chunk) == self.batch_size:
+                waiting.append((chunk, self._encode_ahead(chunk)))
+                chunk = []
+                if len(waiting) > 1:
+                    results += self._tag_encoded(*waiting.popleft())
+        if chunk:
+            waiting.append((chunk, self._encode_ahead(chunk)))
+        while waiting:
+            results += self._tag_encoded(*waiting.popleft())
+        return results
+
+    def _encode_ahead(self, chunk: list[CheckedPost]) -> Future | None:
+        """:meth:`visual_inputs` of a batch, started in the CNN's thread; None for runs without pixels."""
+        if self.image_encoder is None or self.caption_encoder is not None:
+            return None
+        images, prepared = [post.image for post in chunk], [post.prepared for post in chunk]
+        return _encoding_pool().submit(self.visual_inputs, images, prepared)
+
+    def _tag_encoded(self, chunk: list[CheckedPost], visual: Future | None) -> list[PostPrediction]:
+        return self._tag_posts(chunk, None if visual is None else visual.result())
 
     def _checked_ahead(self, posts: Sequence[tuple]) -> Iterator[CheckedPost]:
         """:meth:`_check_post` of every post, in order, run by a thread pool up to two batches ahead of the

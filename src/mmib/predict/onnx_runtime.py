@@ -45,7 +45,8 @@ def _onnxruntime():
 
 
 def _session(path: Path, threads: int | None = None):
-    """A CPU inference session using as many threads as torch does (the same cores, the same share).
+    """A CPU inference session using half the threads torch does (at least one): prediction runs the CNN
+    beside the text encoder (Extractor._tag_in_batches), so each of the two sessions gets half the cores.
 
     Its workers sleep between runs instead of spinning: prediction alternates ONNX Runtime with torch's MMIB
     layers, the detector and image decoding on the same cores, and spinning workers starve them (measured on
@@ -53,7 +54,7 @@ def _session(path: Path, threads: int | None = None):
     the detector)."""
     onnxruntime = _onnxruntime()
     options = onnxruntime.SessionOptions()
-    options.intra_op_num_threads = threads or torch.get_num_threads()
+    options.intra_op_num_threads = threads or max(1, torch.get_num_threads() // 2)
     options.inter_op_num_threads = 1
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
@@ -214,8 +215,11 @@ class OnnxImageEncoder(ImageEncoder):
         return torch.from_numpy(features)
 
 
-def use_onnx(model: MMIBModel, image_encoder: ImageEncoder | None, run: RunFolder):
-    """Puts the exported networks in place of the PyTorch ones; returns the image encoder to use."""
+def use_onnx(
+    model: MMIBModel, image_encoder: ImageEncoder | None, run: RunFolder, threads: int | None = None
+):
+    """Puts the exported networks in place of the PyTorch ones; returns the image encoder to use.
+    ``threads``: each session's intra-op threads (default: half of torch's, see :func:`_session`)."""
     needed = [run.onnx_text_encoder, *([run.onnx_image_encoder] if image_encoder is not None else [])]
     missing = [path.name for path in needed if not path.is_file()]
     if missing:
@@ -223,5 +227,7 @@ def use_onnx(model: MMIBModel, image_encoder: ImageEncoder | None, run: RunFolde
             f"{run}: no {' / '.join(missing)} in {run.onnx_folder}; run `mmib export {run} --format onnx` first"
         )
     text = model.text_encoder
-    text.model = OnnxHiddenStates(run.onnx_text_encoder, text.model.config)
-    return OnnxImageEncoder(run.onnx_image_encoder, image_encoder) if image_encoder is not None else None
+    text.model = OnnxHiddenStates(run.onnx_text_encoder, text.model.config, threads)
+    if image_encoder is None:
+        return None
+    return OnnxImageEncoder(run.onnx_image_encoder, image_encoder, threads)
