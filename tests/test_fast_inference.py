@@ -137,7 +137,11 @@ def test_a_detector_that_says_it_is_thread_safe_is_called_by_two_threads_at_once
     """No lock around a ``thread_safe`` detector (the default one keeps an interpreter per thread): the two
     opening threads each wait at a barrier inside ``detect`` for the other, which only passes if both are
     inside at once."""
+    import os
     import threading
+
+    if (os.cpu_count() or 1) < 2:
+        pytest.skip("posts are opened by one thread on a one-core machine")
 
     class MeetingDetector(BoxDetector):
         thread_safe = True
