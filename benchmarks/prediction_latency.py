@@ -19,6 +19,7 @@ OpenMP workers sleep between parallel regions (OMP_WAIT_POLICY=PASSIVE), as in `
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import os
 import statistics
@@ -92,7 +93,7 @@ class BareNetworks:
         from mmib.predict.detector import crop_regions
         from mmib.predict.tokenize import tokenize_post
 
-        self.extractor, self.detector = extractor, detector
+        self.extractor, self.detector, self.batch_size = extractor, detector, batch_size
         words = [[t.text for t in tokenize_post(text)] for text, _ in posts]
         self.text_batches = [
             extractor.tokenizer(words[i : i + batch_size]) for i in range(0, len(words), batch_size)
@@ -154,24 +155,26 @@ class BareNetworks:
         return timings
 
 
-def single_thread_ceiling(run_dir: Path, runtime: str, posts: list, batch_size: int, repeats: int) -> dict:
+def single_thread_ceiling(bare: BareNetworks, run_dir: Path, runtime: str, posts: int, repeats: int) -> dict:
     """The most posts/s any scheduling of this run's computation could reach on this machine's cores.
 
     Every part the whole path cannot skip (text encoder, CNN with and without the crops, detector, MMIB
     layers, CRF) is timed on one thread: torch, ONNX Runtime and the detector's interpreter each with one
     thread, which spends the least CPU time per post (splitting one call across threads adds waiting and
     synchronisation; on these machines the detector takes 23 ms per image on one thread and 17 ms on two,
-    34 ms of CPU). The sum is the CPU seconds the posts need at least; spread perfectly over the cores it
-    gives the ceiling, which decoding, resizing, tokenising and collation only lower. Medians of
-    ``repeats`` passes."""
+    34 ms of CPU). The sum is the CPU seconds the ``posts`` need at least; spread perfectly over the cores it
+    gives the ceiling, which decoding, resizing, tokenising and collation only lower. ``bare``'s prepared
+    inputs are reused with single-thread networks. Medians of ``repeats`` passes."""
     threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # torch's own ops, and the ONNX Runtime sessions created below (their default)
+    one_thread = copy.copy(bare)
+    one_thread.extractor = Extractor.load(
+        run_dir, detector=None, runtime=runtime, batch_size=bare.batch_size, onnx_threads=1
+    )
+    one_thread.detector = SsdMobileNetDetector(threads=1)
+    torch.set_num_threads(1)  # torch's own ops
     try:
-        extractor = Extractor.load(
-            run_dir, detector=None, runtime=runtime, batch_size=batch_size, onnx_threads=1
-        )
-        bare = BareNetworks(extractor, posts, batch_size, SsdMobileNetDetector(threads=1))
-        parts = [bare.time() for _ in range(repeats)]
+        one_thread.time()  # warm-up: the new sessions' first calls
+        parts = [one_thread.time() for _ in range(repeats)]
     finally:
         torch.set_num_threads(threads)
     single = {key: round(statistics.median(p[key] for p in parts), 3) for key in parts[0]}
@@ -183,7 +186,7 @@ def single_thread_ceiling(run_dir: Path, runtime: str, posts: list, batch_size: 
     result = {"single_thread": single, "cores": threads, "repeats": repeats}
     for name, seconds in cpu_seconds.items():
         result[f"cpu_seconds_{name}"] = round(seconds, 3)
-        result[f"ceiling_posts_per_second_{name}"] = round(len(posts) * threads / seconds, 2)
+        result[f"ceiling_posts_per_second_{name}"] = round(posts * threads / seconds, 2)
     return result
 
 
@@ -235,7 +238,7 @@ def measure_runtime(
     for name, seconds in bounds.items():
         summary[f"posts_per_second_{name}"] = round(len(posts) / statistics.median(seconds), 2)
     measured["bare_networks"] = summary
-    ceiling = single_thread_ceiling(run_dir, runtime, posts, batch_size, min(repeats, 3))
+    ceiling = single_thread_ceiling(bare, run_dir, runtime, len(posts), min(repeats, 3))
     for name in settings:
         measured[name]["share_of_single_thread_ceiling"] = round(
             measured[name]["batched_posts_per_second"] / ceiling[f"ceiling_posts_per_second_{name}"], 3

@@ -256,9 +256,11 @@ class _Interpreter:
         """(1, 300, 300, 3) in [-1, 1] -> box offsets (1917, 4) and class logits (1917, 24)."""
         self.interpreter.set_tensor(self.input_index, pixels)
         self.interpreter.invoke()
-        return self.interpreter.get_tensor(self.box_index)[0], self.interpreter.get_tensor(self.score_index)[
-            0
-        ]
+        boxes, logits = (
+            self.interpreter.get_tensor(self.box_index),
+            self.interpreter.get_tensor(self.score_index),
+        )
+        return boxes[0], logits[0]
 
 
 def load_default_detector() -> SsdMobileNetDetector | None:

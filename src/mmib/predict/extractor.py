@@ -21,7 +21,7 @@ import logging
 import os
 import threading
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass, field, replace
@@ -119,6 +119,18 @@ def open_image(image: ImageInput) -> Image.Image | None:
 @functools.cache
 def _preprocessing_pool() -> ThreadPoolExecutor:
     return ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1), thread_name_prefix="mmib-resize")
+
+
+def _in_batches(items: Iterable[CheckedPost], size: int) -> Iterator[list[CheckedPost]]:
+    """Consecutive lists of ``size`` items, the last one shorter (itertools.batched needs Python 3.12)."""
+    batch: list[CheckedPost] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
 
 
 @functools.cache
@@ -230,14 +242,11 @@ class Extractor:
         # a detector is called from the threads that open posts ahead; a plugged-in one may not be safe to call
         # from two threads at once, so it is called under a lock unless it says it is (``thread_safe``, as the
         # default one is). An attached NER run that shares the detector shares its lock too.
-        shared = ner is not None and detector is not None and ner.detector is detector
-        self._detector_lock: AbstractContextManager = (
-            contextlib.nullcontext()
-            if getattr(detector, "thread_safe", False)
-            else ner._detector_lock
-            if shared
-            else threading.Lock()
-        )
+        self._detector_lock: AbstractContextManager = threading.Lock()
+        if getattr(detector, "thread_safe", False):
+            self._detector_lock = contextlib.nullcontext()
+        elif ner is not None and detector is not None and ner.detector is detector:
+            self._detector_lock = ner._detector_lock
 
     @classmethod
     def load(
@@ -370,35 +379,30 @@ class Extractor:
         Runtime sessions get half the cores each, onnx_runtime._session). Measured on 2 cores, 100 synthetic
         posts, against the commit before (4fc4e5c), the two alternating in their own processes, 4 rounds of 3
         passes: ONNX Runtime 26.5 / 50.6 posts/s with / without the detector against 23.2 / 44.1; PyTorch
-        15.2 / 28.6 against 14.4 / 24.3 (with the detector's single-thread interpreters, below)."""
+        15.2 / 28.6 against 14.4 / 24.3 (with the detector's single-thread interpreters, below). A call's only
+        batch stays in the caller's thread: nothing would run beside it, so a hand-off would only add to a
+        single post's latency."""
+        encode_ahead = self._reads_pixels and len(posts) > self.batch_size
         results: list[PostPrediction] = []
-        alone = len(posts) <= self.batch_size  # one batch: nothing for its CNN to overlap
         waiting: deque[tuple[list[CheckedPost], Future | None]] = deque()
-        chunk: list[CheckedPost] = []
-        for post in self._checked_ahead(posts):
-            chunk.append(post)
-            if len(chunk) == self.batch_size:
-                waiting.append((chunk, self._encode_ahead(chunk, alone)))
-                chunk = []
-                if len(waiting) > 1:
-                    results += self._tag_encoded(*waiting.popleft())
-        if chunk:
-            waiting.append((chunk, self._encode_ahead(chunk, alone)))
+        for chunk in _in_batches(self._checked_ahead(posts), self.batch_size):
+            images, prepared = [post.image for post in chunk], [post.prepared for post in chunk]
+            visual = _encoding_pool().submit(self.visual_inputs, images, prepared) if encode_ahead else None
+            waiting.append((chunk, visual))
+            if len(waiting) > 1:
+                results += self._tag_encoded(*waiting.popleft())
         while waiting:
             results += self._tag_encoded(*waiting.popleft())
         return results
 
-    def _encode_ahead(self, chunk: list[CheckedPost], alone: bool = False) -> Future | None:
-        """:meth:`visual_inputs` of a batch, started in the CNN's thread; None (encoded in the caller's thread
-        when tagged) for runs without pixels, and for a call's only batch (``alone``): nothing would run
-        beside it, so a hand-off to another thread would only add to a single post's latency."""
-        if self.image_encoder is None or self.caption_encoder is not None or alone:
-            return None
-        images, prepared = [post.image for post in chunk], [post.prepared for post in chunk]
-        return _encoding_pool().submit(self.visual_inputs, images, prepared)
-
     def _tag_encoded(self, chunk: list[CheckedPost], visual: Future | None) -> list[PostPrediction]:
+        """:meth:`_tag_posts` of a batch, given its visual inputs where the CNN thread made them."""
         return self._tag_posts(chunk, None if visual is None else visual.result())
+
+    @property
+    def _reads_pixels(self) -> bool:
+        """Whether posts' images go through this run's CNN (not runs without images, nor caption runs)."""
+        return self.image_encoder is not None and self.caption_encoder is None
 
     def _checked_ahead(self, posts: Sequence[tuple]) -> Iterator[CheckedPost]:
         """:meth:`_check_post` of every post, in order, run by a thread pool up to two batches ahead of the
@@ -434,7 +438,7 @@ class Extractor:
         prepared for the CNN (:meth:`prepare_image`). Raises :class:`InputError`."""
         caption = check_caption(caption)
         checked = CheckedPost(text, check_text(text, self.max_chars), open_image(image), caption)
-        if checked.image is not None and self.image_encoder is not None and self.caption_encoder is None:
+        if checked.image is not None and self._reads_pixels:
             checked.prepared = self.prepare_image(checked.image)
         return checked
 
