@@ -72,12 +72,19 @@ class TextBatch:
 
 
 class WordTokenizer:
-    """Turns word lists into :class:`TextBatch` chunks for a Hugging Face tokenizer."""
+    """Turns word lists into :class:`TextBatch` chunks for a Hugging Face tokenizer.
 
-    def __init__(self, tokenizer, max_length: int) -> None:
+    ``max_length`` is the text's window (words are chunked to fit it). ``caption_room`` > 0 gives a second
+    segment (the caption pair) that many sub-words of its own beyond the window, so a caption never cuts
+    the text; 0 (runs saved before the setting) lets it fill what the text leaves of the window.
+    """
+
+    def __init__(self, tokenizer, max_length: int, caption_room: int = 0) -> None:
         self.tokenizer = tokenizer
         self.max_length = max_length
+        self.caption_room = caption_room
         self._pieces: dict[str, list[int]] = {}
+        self._caption_pieces: dict[str, list[int]] = {}  # tokenised once per run, not once per epoch
         self.cls_id = tokenizer.cls_token_id if tokenizer.cls_token_id is not None else tokenizer.bos_token_id
         self.sep_id = tokenizer.sep_token_id if tokenizer.sep_token_id is not None else tokenizer.eos_token_id
         self.pad_id = tokenizer.pad_token_id or 0
@@ -103,12 +110,24 @@ class WordTokenizer:
             used += len(pieces)
         return groups
 
+    @classmethod
+    def for_model(cls, tokenizer, config) -> WordTokenizer:
+        """The word tokenizer a model config asks for (its window and caption room)."""
+        return cls(tokenizer, config.max_length, config.caption_room)
+
+    def caption_pieces(self, text: str | None) -> list[int]:
+        """Sub-word ids of a caption (cached: a run's captions recur every epoch)."""
+        if not text:
+            return []
+        if text not in self._caption_pieces:
+            self._caption_pieces[text] = self.tokenizer(text, add_special_tokens=False)["input_ids"]
+        return self._caption_pieces[text]
+
     def second_segment(self, text: str | None, room: int) -> list[int]:
         """Sub-words of a second segment (a caption) cut to ``room``, plus its closing separator."""
         if not text or room < 2:
             return []
-        ids = self.tokenizer(text, add_special_tokens=False)["input_ids"]
-        return [*ids[: room - 1], self.sep_id]
+        return [*self.caption_pieces(text)[: room - 1], self.sep_id]
 
     def __call__(self, posts: list[list[str]], second: list[str | None] | None = None) -> TextBatch:
         """Word lists -> chunks. ``second``: per post, a text appended to each of its chunks as a second
@@ -128,7 +147,8 @@ class WordTokenizer:
                 row.append(self.sep_id)
                 segment_starts.append(len(row))
                 if second is not None:
-                    row.extend(self.second_segment(second[number], self.max_length - len(row)))
+                    room = self.caption_room + 1 if self.caption_room else self.max_length - len(row)
+                    row.extend(self.second_segment(second[number], room))
                 rows.append(row)
                 if c == 0:
                     first = (row_index, 0)

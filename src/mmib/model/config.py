@@ -9,7 +9,7 @@ from pathlib import Path
 # Settings added after runs had been saved, with the value those runs trained with where it is not today's
 # default (a run saved before the variance head was selectable has the head the paper writes, and its weights
 # no linear log-variance layer). MMIBConfig.load and RunFolder.read_train_config fill them in.
-SAVED_BEFORE_THE_SETTING = {"logvar_head": "apenc"}
+SAVED_BEFORE_THE_SETTING = {"logvar_head": "apenc", "caption_extends_window": False}
 
 
 @dataclass
@@ -34,6 +34,14 @@ class MMIBConfig:
     image_source: str = "pixels"
     caption_encoder: str = "all-MiniLM-L6-v2"  # the frozen encoder of captions (image_source "captions")
     caption_pair: bool = False  # text-only baseline that reads the caption as a second text segment
+    # Sub-words of a caption the model reads: the caption encoder's cut (captions as the image side) and the
+    # pair's second segment. 32 fits BLIP-2's one sentence (p99 30 on MNRE); CogVLM paragraphs need ~128
+    # (p90 100, p99 146 sub-words on MNRE).
+    caption_max_tokens: int = 32
+    # The pair: the caption gets caption_max_tokens sub-words beyond the text's window (max_length), so it
+    # never cuts the text (with entity markers, never a marked span). False (runs saved before the setting):
+    # it fills what the text leaves of the window.
+    caption_extends_window: bool = True
     # log sigma^2 of eq. (7): "apenc" reads it off APEnc_sigma as the paper writes it (its closing LayerNorm
     # gives unit-scale log-variances, so sigma ~ 1 at initialisation); "linear" (default, chosen on dev: full
     # synthetic NER, 3 seeds) adds a linear layer on top, initialised to a small variance exp(initial_logvar)
@@ -71,6 +79,11 @@ class MMIBConfig:
         if self.image_source == "captions":
             parts.insert(0, "captions")
         return "mmib" + ("-" + "-".join(parts) if parts else "")
+
+    @property
+    def caption_room(self) -> int:
+        """Sub-words the pair's caption gets beyond the text window (0: it shares the window)."""
+        return self.caption_max_tokens if self.caption_pair and self.caption_extends_window else 0
 
     @property
     def reads_pixels(self) -> bool:

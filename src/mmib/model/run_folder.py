@@ -31,6 +31,10 @@ from mmib.encoders.text import TextEncoder, WordTokenizer
 from mmib.model.config import SAVED_BEFORE_THE_SETTING, MMIBConfig
 from mmib.model.mmib import MMIBModel
 
+# Training settings added after runs had been recorded, with the value those runs trained with (a run's
+# train_config.json without the key); the model's own are in model/config.py.
+TRAIN_SAVED_BEFORE_THE_SETTING = {"bucket_by_length": False}
+
 
 class RunFolder:
     """Paths and small reads/writes of one run folder."""
@@ -113,7 +117,10 @@ class RunFolder:
     def read_train_config(self) -> dict:
         """The run's recorded settings; model settings added since the run was recorded take the value it
         trained with (``SAVED_BEFORE_THE_SETTING``), as :meth:`MMIBConfig.load` reads them."""
-        values = json.loads(self.train_config.read_text(encoding="utf-8"))
+        values = {
+            **TRAIN_SAVED_BEFORE_THE_SETTING,
+            **json.loads(self.train_config.read_text(encoding="utf-8")),
+        }
         if isinstance(values.get("model"), dict):
             values["model"] = {**SAVED_BEFORE_THE_SETTING, **values["model"]}
         else:  # flat settings, recorded before the model's settings were nested
@@ -186,4 +193,4 @@ def from_pretrained(run_dir: Path | str, which: str = "best") -> tuple[MMIBModel
         state = run.load_last()["model"]
     model.load_state_dict(state)
     model.eval()
-    return model, WordTokenizer(tokenizer, config.max_length)
+    return model, WordTokenizer.for_model(tokenizer, config)

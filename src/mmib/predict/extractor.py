@@ -278,7 +278,9 @@ class Extractor:
         if runtime == "onnx":
             image_encoder = use_onnx(model, image_encoder, RunFolder(run_dir), onnx_threads)
         captioned = not config.text_only and config.image_source == "captions"
-        caption_encoder = CaptionEncoder(config.caption_encoder) if captioned else None
+        caption_encoder = (
+            CaptionEncoder(config.caption_encoder, config.caption_max_tokens) if captioned else None
+        )
         wanted_default = detector == "default" and image_encoder is not None
         if detector == "default":
             detector = load_default_detector() if image_encoder is not None else None

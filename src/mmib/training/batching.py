@@ -116,6 +116,20 @@ class Collator:
     def for_model(cls, tokenizer: WordTokenizer, config: MMIBConfig) -> Collator:
         return cls(tokenizer, config.labels, config.task, config.caption_pair, config.entity_markers)
 
+    def lengths(self, split: PreparedSplit) -> list[int]:
+        """Sub-words of each post's text row (its first chunk's worth at most; markers and the pair's
+        caption included): what a batch pads to, the key of length bucketing."""
+        found = []
+        for post, records in enumerate(split.post_records):
+            words = split.records[records[0]].tokens
+            length = sum(len(self.tokenizer.pieces(word)) for word in words) + 2
+            if self.entity_markers:
+                length += 4  # two markers around each of head and tail
+            if self.caption_pair and split.captions is not None:
+                length += len(self.tokenizer.caption_pieces(split.captions[post]))
+            found.append(min(length, self.tokenizer.max_length + self.tokenizer.caption_room))
+        return found
+
     def label_id(self, label: str, record) -> int:
         if label not in self.label_ids:
             raise ValueError(
@@ -173,15 +187,34 @@ class Collator:
         )
 
 
-def epoch_batches(split: PreparedSplit, batch_size: int, seed: int | None) -> list[list[int]]:
+# Length bucketing: each shuffled window of this many batches is sorted by length before it is cut, so a
+# batch pads to posts of about its own length, and the window keeps batches as random as a plain shuffle
+# (the usual "bucket iterator" of seq2seq toolkits; written here because a batch holds whole posts).
+BUCKET_WINDOW = 50
+
+
+def epoch_batches(
+    split: PreparedSplit, batch_size: int, seed: int | None, lengths: list[int] | None = None
+) -> list[list[int]]:
     """Post numbers per batch. Shuffled by ``seed`` (None keeps file order, for evaluation).
 
     A batch holds whole posts and closes once it has ``batch_size`` records (MRE posts may carry several
-    pairs, so a batch can exceed it by the pairs of its last post).
+    pairs, so a batch can exceed it by the pairs of its last post). With ``lengths`` (sub-words per post,
+    :meth:`Collator.lengths`), batches are bucketed by length: for evaluation the posts are taken shortest
+    first (predictions are mapped back by record, so order is free); for training each window of
+    ``BUCKET_WINDOW`` batches of the shuffle is sorted by length, cut, and the batches shuffled again.
     """
     order = list(range(split.num_posts))
+    rng = random.Random(seed)
     if seed is not None:
-        random.Random(seed).shuffle(order)
+        rng.shuffle(order)
+    if lengths is not None:
+        window = batch_size * BUCKET_WINDOW if seed is not None else len(order)
+        order = [
+            post
+            for start in range(0, len(order), max(1, window))
+            for post in sorted(order[start : start + window], key=lambda p: lengths[p])
+        ]
     batches: list[list[int]] = [[]]
     count = 0
     for post in order:
@@ -190,7 +223,10 @@ def epoch_batches(split: PreparedSplit, batch_size: int, seed: int | None) -> li
             count = 0
         batches[-1].append(post)
         count += len(split.post_records[post])
-    return [b for b in batches if b]
+    batches = [b for b in batches if b]
+    if lengths is not None and seed is not None:
+        rng.shuffle(batches)  # else every window would run short posts first, long ones last
+    return batches
 
 
 def image_side(
@@ -207,7 +243,9 @@ def image_side(
         states = (
             None
             if config.text_only
-            else CaptionFeatureCache(CaptionEncoder(config.caption_encoder), cache_dir)
+            else CaptionFeatureCache(
+                CaptionEncoder(config.caption_encoder, config.caption_max_tokens), cache_dir
+            )
         )
         return None, CaptionSide(CaptionSet.read(captions), states)
     if config.text_only:

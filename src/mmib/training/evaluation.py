@@ -14,18 +14,19 @@ from mmib.training.batching import Collator, PreparedSplit, epoch_batches
 from mmib.training.hardware import gather_predictions, process_share
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def predict_split(
     model: MMIBModel, collator: Collator, split: PreparedSplit, batch_size: int, accelerator=None
 ) -> list:
     """Predicted labels per record, in file order: a tag list (MNER) or a relation (MRE).
 
     With an ``accelerator`` of several processes, each predicts every n-th batch and the parts are merged
-    (training/hardware.py): every record is scored exactly once, whatever the split's size.
+    (training/hardware.py): every record is scored exactly once, whatever the split's size. Posts go
+    shortest first, so each batch pads to posts of its own length; predictions return in file order.
     """
     model.eval()
     labels = model.config.labels
-    batches = epoch_batches(split, batch_size, seed=None)
+    batches = epoch_batches(split, batch_size, seed=None, lengths=collator.lengths(split))
     device = torch.device("cpu")
     autocast = contextlib.nullcontext()
     if accelerator is not None:
