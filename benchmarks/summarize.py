@@ -30,6 +30,9 @@ def _load(name: str) -> dict | list | None:
     return json.loads(path.read_text()) if path.exists() else None
 
 
+CAPTIONER_NAMES = {"blip2": "BLIP-2", "instructblip": "InstructBLIP", "qwen": "Qwen-VL", "cogvlm": "CogVLM"}
+
+
 def seed_mean(result: dict, part: str, key: str) -> float:
     seeds = [str(s) for s in result["seeds"]]
     return sum(result[part][s][key] for s in seeds) / len(seeds)
@@ -42,7 +45,7 @@ def image_side(result: dict) -> str:
     if result["variant"] == "text-only":
         return "none"
     if result.get("image_source") == "captions":
-        return "BLIP-2 captions"
+        return f"{CAPTIONER_NAMES.get(result.get('captioner') or 'blip2', result.get('captioner'))} captions"
     return "pixels" if result["dataset"].startswith("synthetic") else "absent (no images here)"
 
 
@@ -275,6 +278,120 @@ def grid_rows() -> list[str]:
         {path.stem.rsplit("-lr", 1)[0].removeprefix("grid-") for path in RESULTS.glob("grid-*-lr*.json")}
     )
     return [line for name in names for line in [*table(name, grid_points(name)).splitlines(), ""]][:-1]
+
+
+def training_speed_rows() -> list[str]:
+    """The same-run A/B of the training speed-ups (benchmarks/training_speed.py)."""
+    result = _load("training_speed")
+    if result is None:
+        return []
+    base, current = list(next(iter(result["median"].values())))
+    lines = [
+        f"Training and dev-evaluation speed, {base} against {current} at {result['git_commit'][:7]}, the sides "
+        f"alternating in their own processes, {result['rounds']} rounds, medians (MMIB-captions, BLIP-2 captions, "
+        "MiniLM, batch 16, one epoch on the first training records; dev: the whole split):",
+        "",
+        "| workload | train records | samples/s before | after | x | dev records | dev eval s before | after | x |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for name, sides in result["median"].items():
+        passes = result["passes"][name][current][0]
+        lines.append(
+            f"| {name} | {result['workloads'][name]['train_records']} | "
+            f"{sides[base]['train_samples_per_second']} | {sides[current]['train_samples_per_second']} | "
+            f"x{result['speedup'][name]['train']} | {passes['dev_records']} | {sides[base]['dev_eval_seconds']} | "
+            f"{sides[current]['dev_eval_seconds']} | x{result['speedup'][name]['dev_eval']} |"
+        )
+    return lines
+
+
+def captioner_screen_rows() -> list[str]:
+    """MNRE's captioner, chosen on dev by the pair baseline (benchmarks/captioner_screen.py)."""
+    if str(RESULTS.parent) not in sys.path:
+        sys.path.insert(0, str(RESULTS.parent))
+    import captioner_screen
+
+    try:
+        points = captioner_screen.screen_points()
+    except SystemExit:
+        return []
+    return captioner_screen.table(points).splitlines()
+
+
+# MNRE with captions: each row against the text-only marker classifier of the same recipe
+MNRE_CAPTION_ROWS = (
+    ("mnre-text-only-markers-converged", "text-only, entity markers"),
+    ("mnre-text-caption-pair", "text + caption as a sentence pair, markers in the text"),
+    ("mnre-mmib-captions", "MMIB, captions as the image side (linear head), markers"),
+    ("mnre-mmib-captions-no-rr", "MMIB captions, w/o L_rr"),
+    ("mnre-mmib-captions-no-ar", "MMIB captions, w/o L_ar"),
+    ("mnre-mmib-captions-blip2", "MMIB captions, BLIP-2 (the Twitter captioner)"),
+)
+
+
+def mnre_caption_rows() -> list[str]:
+    found = {name: _load(name) for name, _ in MNRE_CAPTION_ROWS}
+    found = {name: result for name, result in found.items() if result and "test_mean" in result}
+    base = found.get("mnre-text-only-markers-converged")
+    if base is None or len(found) < 2:
+        return []
+    settings = base["hyperparameters"]
+    lines = [
+        "MNRE with captions of the real photos (not the paper's pixel setting; micro F1 without `None`; same "
+        f"recipe for every row: entity markers, encoder lr {settings['learning_rate']}, {settings['epochs']} "
+        f"epochs at batch {settings['batch_size']}, patience {settings['patience']}, "
+        f"{settings.get('model', settings).get('caption_max_tokens', 32)} caption sub-words):",
+        "",
+        "| row | captioner | seeds | test F1 | dev F1 | vs text-only | 2 x larger std | beyond it? | best epoch / run |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for name, label in MNRE_CAPTION_ROWS:
+        result = found.get(name)
+        if result is None:
+            continue
+        captioner = CAPTIONER_NAMES.get(result.get("captioner") or "", "-")
+        dev = f"{100 * seed_mean(result, 'dev', 'f1'):.2f}"
+        if result is base:
+            lines.append(f"| {label} | - | {len(result['seeds'])} | {test_f1(result)} | {dev} | | | | {best_epochs(result)} |")
+            continue
+        delta = 100 * (result["test_mean"] - base["test_mean"])
+        both = len(result["seeds"]) > 1 and len(base["seeds"]) > 1
+        band = 200 * max(result["test_std"], base["test_std"]) if both else None
+        verdict = "needs 2+ seeds each" if band is None else ("yes" if abs(delta) > band else "no")
+        lines.append(
+            f"| {label} | {captioner} | {len(result['seeds'])} | {test_f1(result)} | {dev} | {delta:+.2f} | "
+            f"{'' if band is None else f'{band:.2f}'} | {verdict} | {best_epochs(result)} |"
+        )
+    return lines
+
+
+def protocol_gap_rows() -> list[str]:
+    """What selecting on test, as the released MNER code does, would add: runs that scored test after every
+    epoch (score_test_each_epoch), their dev-selected test F1 beside the best test F1 over their epochs."""
+    found = [
+        (path.stem, json.loads(path.read_text()))
+        for path in sorted(RESULTS.glob("*.json"))
+        if not path.stem.startswith(("beta-", "screen-", "grid-"))
+    ]
+    found = [(name, result) for name, result in found if isinstance(result, dict) and result.get("protocol_gap")]
+    if not found:
+        return []
+    lines = [
+        "What selecting on test, as the released MNER code does, would add (seed 1 of each run scored test after "
+        "every epoch; selection stayed on dev; the best-test figure is not a result, only the gap is):",
+        "",
+        "| run | dev-selected epoch | its test F1 (the result) | best-test epoch | best test F1 over the epochs | "
+        "gap |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name, result in found:
+        for seed, gap in sorted(result["protocol_gap"].items()):
+            lines.append(
+                f"| {name} (seed {seed}) | {gap['dev_selected_epoch']} | {100 * gap['dev_selected_test_f1']:.2f} | "
+                f"{gap['best_test_epoch']} | {100 * gap['best_test_f1']:.2f} | "
+                f"{100 * (gap['best_test_f1'] - gap['dev_selected_test_f1']):+.2f} |"
+            )
+    return lines
 
 
 def throughput_rows() -> list[str]:
@@ -647,8 +764,12 @@ def block() -> str:
         caption_rows(),
         caption_use_rows(),
         caption_settings_rows(),
+        captioner_screen_rows(),
+        mnre_caption_rows(),
+        protocol_gap_rows(),
         variance_head_rows(),
         grid_rows(),
+        training_speed_rows(),
         throughput_rows(),
         latency_rows(),
         int8_rows(),

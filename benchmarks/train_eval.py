@@ -43,6 +43,33 @@ VARIANTS = {
 }
 
 
+def captioner_of(captions: str | None) -> str | None:
+    """The captioning model of a caption file of ../shared: ``mnre/cogvlm.txt`` -> cogvlm,
+    ``blip2/twitter2017.txt`` -> blip2 (files elsewhere: their name)."""
+    if not captions:
+        return None
+    path = Path(captions)
+    return path.parent.name if path.parent.name == "blip2" else path.stem
+
+
+def protocol_gap(metrics: list[dict], best_epoch: int) -> dict | None:
+    """From a run that scored test after every epoch (score_test_each_epoch): the dev-selected epoch's test
+    F1 beside the best test F1 over the epochs, what selecting on test (as the released MNER code does)
+    would report instead. None for runs without the per-epoch test scores."""
+    curve = [line["test_each_epoch"]["f1"] for line in metrics if "test_each_epoch" in line]
+    if len(curve) != len(metrics):
+        return None
+    best_test_epoch = max(range(len(curve)), key=lambda e: curve[e]) + 1
+    return {
+        "test_f1_by_epoch": curve,
+        "dev_f1_by_epoch": [line["dev"]["f1"] for line in metrics],
+        "dev_selected_epoch": best_epoch,
+        "dev_selected_test_f1": curve[best_epoch - 1],
+        "best_test_epoch": best_test_epoch,
+        "best_test_f1": curve[best_test_epoch - 1],
+    }
+
+
 def legacy_hardware(settings: TrainConfig) -> dict:
     return {
         "device": "cpu",
@@ -187,6 +214,17 @@ def main() -> None:
     parser.add_argument(
         "--entity-markers", action="store_true", help="MRE: mark head and tail in the text (not the paper's)"
     )
+    parser.add_argument(
+        "--caption-max-tokens",
+        type=int,
+        default=32,
+        help="sub-words of a caption read (the caption encoder's cut; the pair's own room beyond the text)",
+    )
+    parser.add_argument(
+        "--score-test-each-epoch",
+        action="store_true",
+        help="also score test after every epoch (never for selection): the protocol-gap measurement",
+    )
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
     parser.add_argument("--precision", default="no", choices=["no", "bf16", "fp16"])
@@ -216,6 +254,7 @@ def main() -> None:
         if args.captions
         else ("none" if args.variant == "text-only" else "pixels"),
         "captions": args.captions,
+        "captioner": captioner_of(args.captions),
         "variant": args.variant,
         "seeds": args.seeds,
         "dev": {},
@@ -229,6 +268,8 @@ def main() -> None:
         "seed_commit": {},
         "seed_hardware": {},
         "seed_data": {},
+        "peak_rss_mb_per_seed": {},
+        "protocol_gap": {},
     }
     done = {int(seed) for seed in previous.get("test", {})}
     if previous and set(args.seeds) <= done:
@@ -247,6 +288,8 @@ def main() -> None:
         "seed_commit",
         "seed_hardware",
         "seed_data",
+        "peak_rss_mb_per_seed",
+        "protocol_gap",
     ):
         result[key] = {int(seed): value for seed, value in previous.get(key, {}).items()}
     fingerprint = dataset_fingerprint(dataset)  # the data version each new seed trained on
@@ -274,6 +317,8 @@ def main() -> None:
             initial_logvar=args.initial_logvar,
             kl_warmup_ratio=args.kl_warmup,
             entity_markers=args.entity_markers,
+            caption_max_tokens=args.caption_max_tokens,
+            score_test_each_epoch=args.score_test_each_epoch,
             threads=args.threads,
             device=args.device,
             precision=args.precision,
@@ -286,13 +331,19 @@ def main() -> None:
         }
         start = time.perf_counter()
         summary = finished_run(settings) or Trainer(settings, progress=False).fit()
-        dev_line = RunFolder(settings.output_dir).read_metrics()[summary["best_epoch"] - 1]
+        metrics = RunFolder(settings.output_dir).read_metrics()
+        dev_line = metrics[summary["best_epoch"] - 1]
         result["dev"][seed] = dev_line["dev"]
+        gap = protocol_gap(metrics, summary["best_epoch"])
+        if gap is not None:
+            result["protocol_gap"][seed] = gap
         if args.dev_only:
             result["test"][seed] = None
         else:
             test = evaluate_run(settings.output_dir, "test", progress=False)
             result["test"][seed] = {k: test["scores"][k] for k in ("precision", "recall", "f1")}
+            if summary.get("captions") and test.get("captions"):
+                summary["captions"] = {**summary["captions"], "test": test["captions"]}
             if "per_type" in test["scores"]:
                 per_type = test["scores"]["per_type"]
                 result["test"][seed]["per_type_f1"] = {t: s["f1"] for t, s in per_type.items()}
@@ -301,6 +352,7 @@ def main() -> None:
         result["captions_counts"][seed] = summary.get("captions")
         result["train_seconds"][seed] = summary["train_seconds"]
         result["train_samples_per_second"][seed] = summary["train_samples_per_second"]
+        result["peak_rss_mb_per_seed"][seed] = summary["peak_rss_mb"]
         result["image_features"][seed] = summary.get("image_features")
         result["seed_commit"][seed] = git_commit()
         result["seed_data"][seed] = fingerprint

@@ -24,7 +24,9 @@ def test_caption_file_marks_shared_and_repeated_word_captions_degenerate(tmp_pat
     found = [captions.lookup(image_id, counts) for image_id in ("0", "10", "11", "12", None)]
     assert found == [None, None, "the chicago bears play the packers", None, None]
     assert (counts.used, counts.degenerate, counts.missing) == (1, 2, 2)
-    assert counts.line("test") == "captions (test): 1 used, 2 degenerate (treated as absent), 2 missing"
+    assert counts.line("test") == (
+        "captions (test): 1 used, 2 degenerate (treated as absent: 1 shared, 1 repeated word list), 2 missing"
+    )
     # below the limit a shared caption is an honest repeat and stays
     assert CaptionSet.read(tmp_path / "c.txt", shared_limit=6).lookup("0") is not None
     assert is_repeated_word_list("dog, dog, dog") and not is_repeated_word_list("dog, cat, dog")

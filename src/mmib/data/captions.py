@@ -8,12 +8,15 @@ one line per image::
 (the separator is the first `` :``). A caption is *degenerate*, and its post treated as image-absent,
 when it stands for many different photos (the captioner's answer for a broken or placeholder file: in
 Twitter-2017, 358 images share one caption) or when it is a list of one repeated word
-(``person, person, person``). Such captions carry no evidence about the photo; keeping them would teach
-the model that "a man is standing on a skateboard in the snow" means nothing, through the back door.
+(``person, person, person``), when it is empty, or when it is a refusal (a summarising captioner's
+"The paragraph is not provided. Please provide the paragraph...", 19 of Qwen-VL's MNRE captions). Such
+captions carry no evidence about the photo; keeping them would teach the model that "a man is standing on
+a skateboard in the snow" means nothing, through the back door.
 """
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,12 +28,31 @@ from mmib.data.errors import DataFormatError
 # placeholder caption of Twitter-2017 covers 358 images.
 SHARED_CAPTION_LIMIT = 50
 SEPARATOR = " :"
+# A captioner's answer that it was given nothing to describe. Matched words, not whole sentences: the Qwen-VL
+# refusals vary ("Sorry, please provide the paragraph...", "...as there is no paragraph provided"), and no
+# real caption of the MNRE images says "please provide" or "no paragraph".
+REFUSAL = re.compile(r"\bplease provide\b|\bno paragraph\b|\bparagraph (?:is|was) not provided\b", re.IGNORECASE)
+# why a caption is treated as absent, in the order the counts line lists them
+ABSENT_REASONS = ("empty", "refusal", "shared", "repeated word list")
 
 
 def is_repeated_word_list(caption: str) -> bool:
     """``person, person, person``: three or more comma-separated items, all the same."""
     items = [item.strip() for item in caption.split(",")]
     return len(items) >= 3 and len(set(items)) == 1
+
+
+def absent_reason(caption: str, times_shared: int, shared_limit: int = SHARED_CAPTION_LIMIT) -> str | None:
+    """Why a caption describes no particular photo (one of ``ABSENT_REASONS``), or None when it is usable."""
+    if not caption:
+        return "empty"
+    if REFUSAL.search(caption):
+        return "refusal"
+    if times_shared >= shared_limit:
+        return "shared"
+    if is_repeated_word_list(caption):
+        return "repeated word list"
+    return None
 
 
 @dataclass
@@ -40,11 +62,15 @@ class CaptionCounts:
     used: int = 0
     degenerate: int = 0
     missing: int = 0
+    reasons: Counter = field(default_factory=Counter)  # degenerate posts by ABSENT_REASONS
 
     def line(self, split: str) -> str:
+        """``captions (dev): 917 used, 14 degenerate (treated as absent: 1 empty, 13 repeated word list),
+        0 missing``; the breakdown is left out when the file's captions carry no reasons."""
+        found = ", ".join(f"{self.reasons[r]} {r}" for r in ABSENT_REASONS if self.reasons[r])
         return (
-            f"captions ({split}): {self.used} used, {self.degenerate} degenerate (treated as absent), "
-            f"{self.missing} missing"
+            f"captions ({split}): {self.used} used, {self.degenerate} degenerate "
+            f"(treated as absent{': ' + found if found else ''}), {self.missing} missing"
         )
 
 
@@ -55,6 +81,7 @@ class CaptionSet:
     path: Path
     captions: dict[str, str]
     degenerate: set[str] = field(default_factory=set)  # keys whose caption stands for no particular image
+    reasons: dict[str, str] = field(default_factory=dict)  # degenerate key -> one of ABSENT_REASONS
 
     @classmethod
     def read(cls, path: Path | str, shared_limit: int = SHARED_CAPTION_LIMIT) -> CaptionSet:
@@ -78,12 +105,12 @@ class CaptionSet:
                     )
                 captions[key] = caption.strip()
         shared = Counter(captions.values())
-        degenerate = {
-            key
+        reasons = {
+            key: reason
             for key, caption in captions.items()
-            if not caption or shared[caption] >= shared_limit or is_repeated_word_list(caption)
+            if (reason := absent_reason(caption, shared[caption], shared_limit)) is not None
         }
-        return cls(path, captions, degenerate)
+        return cls(path, captions, set(reasons), reasons)
 
     @staticmethod
     def key_for(image_id: str) -> str:
@@ -100,6 +127,7 @@ class CaptionSet:
         if key in self.degenerate:
             if counts is not None:
                 counts.degenerate += 1
+                counts.reasons[self.reasons.get(key, "shared")] += 1
             return None
         if counts is not None:
             counts.used += 1

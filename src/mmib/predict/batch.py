@@ -1,9 +1,11 @@
 """``mmib predict``: a file of posts in, one JSON line of predictions per post out.
 
 Input is JSON lines (``{"id": ..., "text": ..., "image": "name.jpg" | null, "caption": ...}``, the caption
-for runs trained with captions; ``id`` defaults to the line
-number, ``image`` is resolved against ``--images``) or a CoNLL file in the benchmark layout (``IMGID:``
-lines name ``<IMGID>.jpg``; the words are joined with spaces and re-tokenised).
+for runs trained with captions; ``id`` defaults to the line number, ``image`` is resolved against
+``--images``; for an MRE run, ``"head"`` and ``"tail"`` (surface strings or ``[start, end]`` character
+spans) ask for that one pair's relation, ``None`` included, with no NER run needed) or a CoNLL file in
+the benchmark layout (``IMGID:`` lines name ``<IMGID>.jpg``; the words are joined with spaces and
+re-tokenised).
 
 The run is resumable: ids already in the output are skipped, and a last line cut short by a killed run is
 removed and redone. A bad input line is reported with its file and line number and skipped; it never
@@ -51,6 +53,8 @@ class InputPost:
     image: str | None
     where: str  # "file:line"
     caption: str | None = None  # a caption of the image, for runs trained with captions
+    head: str | tuple[int, int] | None = None  # MRE: the one pair asked about (both or neither)
+    tail: str | tuple[int, int] | None = None
 
 
 def _read_jsonl(path: Path, counts: PredictCounts) -> Iterator[InputPost]:
@@ -79,7 +83,30 @@ def _read_jsonl(path: Path, counts: PredictCounts) -> Iterator[InputPost]:
             if not isinstance(post_id, str | int) or isinstance(post_id, bool):
                 counts.skipped.append(f'{where}: "id" must be a string or an integer')
                 continue
-            yield InputPost(post_id, item["text"], image, where, caption)
+            pair = _pair(item)
+            if isinstance(pair, str):
+                counts.skipped.append(f"{where}: {pair}")
+                continue
+            yield InputPost(post_id, item["text"], image, where, caption, *pair)
+
+
+def _entity(value: object) -> str | tuple[int, int] | None:
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, list) and len(value) == 2 and all(type(v) is int for v in value):
+        return (value[0], value[1])
+    raise ValueError
+
+
+def _pair(item: dict) -> tuple | str:
+    """(head, tail) of an input line, (None, None) without them, or why they are unusable."""
+    try:
+        head, tail = _entity(item.get("head")), _entity(item.get("tail"))
+    except ValueError:
+        return '"head" and "tail" must be strings or [start, end] character spans'
+    if (head is None) != (tail is None):
+        return 'give both "head" and "tail", or neither'
+    return head, tail
 
 
 def _read_conll_posts(path: Path, counts: PredictCounts) -> Iterator[InputPost]:
@@ -255,11 +282,25 @@ def predict_file(
     with target.open("a", encoding="utf-8") as out:
 
         def flush() -> None:
-            results = extractor.analyze_many([(post.text, image, post.caption) for post, image in pending])
-            for (post, _), result in zip(pending, results, strict=True):
-                out.write(json.dumps({"id": post.post_id, **result.as_dict()}, ensure_ascii=False) + "\n")
+            posts = [(post, image) for post, image in pending if post.head is None]
+            found = (
+                extractor.analyze_many([(p.text, image, p.caption) for p, image in posts]) if posts else []
+            )
+            results = {id(post): result for (post, _), result in zip(posts, found, strict=True)}
+            for post, image in pending:
+                if post.head is not None:  # one given pair: scored alone, as mmib serve scores it
+                    try:
+                        results[id(post)] = extractor.analyze_pair(
+                            post.text, image, post.head, post.tail, post.caption
+                        )
+                    except InputError as error:
+                        counts.skipped.append(f"{post.where}: {error}")
+                        continue
+                out.write(
+                    json.dumps({"id": post.post_id, **results[id(post)].as_dict()}, ensure_ascii=False) + "\n"
+                )
+                counts.written += 1
             out.flush()
-            counts.written += len(pending)
             bar.update(len(pending))
             pending.clear()
 

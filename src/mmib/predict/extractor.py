@@ -336,6 +336,25 @@ class Extractor:
             (r for r in found if include_none or r.relation != NONE_RELATION), key=lambda r: -r.confidence
         )
 
+    def analyze_pair(
+        self,
+        text: str,
+        image: ImageInput,
+        head: str | tuple[int, int],
+        tail: str | tuple[int, int],
+        caption: str | None = None,
+    ) -> PostPrediction:
+        """The relation of one given head and tail (``None`` included) as a post's prediction: what
+        ``mmib serve`` answers and ``mmib predict`` writes for an MRE input line with ``head`` and ``tail``."""
+        relations = self.relations(text, image, head, tail, include_none=True, caption=caption)
+        sees = (image is not None and self.image_encoder is not None) or (
+            caption is not None and self.caption_encoder is not None
+        )
+        result = PostPrediction(text, check_text(text, self.max_chars), image_used=sees)
+        result.relations = relations
+        result.entities = [relations[0].head, relations[0].tail]
+        return result
+
     def analyze(self, text: str, image: ImageInput = None, caption: str | None = None) -> PostPrediction:
         """Entities, relations (MRE runs with an NER run attached) and the detected objects of one post."""
         return self.analyze_many([(text, image, caption)])[0]

@@ -211,15 +211,7 @@ class MicroBatcher:
     def relations(self, post: PostRequest) -> PostPrediction:
         """An MRE request for one given head and tail (not batched: it has its own pair)."""
         with self.lock:
-            sees = (post.picture is not None and self.extractor.image_encoder is not None) or (
-                post.caption is not None and self.extractor.caption_encoder is not None
-            )
-            result = PostPrediction(post.text, post.tokens, image_used=sees)
-            result.relations = self.extractor.relations(
-                post.text, post.picture, post.head, post.tail, include_none=True, caption=post.caption
-            )
-            result.entities = [result.relations[0].head, result.relations[0].tail]
-            return result
+            return self.extractor.analyze_pair(post.text, post.picture, post.head, post.tail, post.caption)
 
 
 def create_app(
