@@ -53,7 +53,9 @@ def table(points: dict[str, dict]) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--choice", action="store_true", help="print the chosen caption file only")
     args = parser.parse_args()
     points = screen_points()

@@ -30,13 +30,19 @@ def main() -> None:
     )
     parser.add_argument("names", nargs="+")
     parser.add_argument("--shuffle-seed", type=int, default=0)
+    parser.add_argument(
+        "--top-types", type=int, default=None, help="per-type rows for the N most frequent gold types only"
+    )
+    parser.add_argument(
+        "--run-root", type=Path, default=ROOT / "runs" / "bench", help="folder of <name>/seed-*"
+    )
     args = parser.parse_args()
     target = ROOT / "benchmarks" / "results" / "image_use.json"
     stored = json.loads(target.read_text()) if target.exists() else {}
     for name in args.names:
-        runs = sorted((ROOT / "runs" / "bench" / name).glob("seed-*"))
+        runs = sorted((args.run_root / name).glob("seed-*"))
         if not runs:
-            raise SystemExit(f"no runs under runs/bench/{name}: run benchmarks/train_eval.py first")
+            raise SystemExit(f"no runs under {args.run_root / name}: run benchmarks/train_eval.py first")
         reports = {run.name: run_image_use(run, "test", args.shuffle_seed, progress=False) for run in runs}
         stored[name] = {"shuffle_seed": args.shuffle_seed, "seeds": reports}
         seeds = f"{len(runs)} seed" + ("s" if len(runs) > 1 else "")
@@ -45,7 +51,10 @@ def main() -> None:
         print("|---|---|---|---|---|---|---|")
         names = {**CATEGORY_NAMES, **CAPTION_CATEGORY_NAMES}
         first = next(iter(reports.values()))["true"]
-        types = sorted(first["all"].get("per_type_f1", {}))
+        support = first["all"].get("per_type_support") or dict.fromkeys(
+            first["all"].get("per_type_f1", {}), 0
+        )
+        types = sorted(support, key=lambda t: (-support[t], t))[: args.top_types]
         rows = [(c, names.get(c, "all"), None) for c in ("all", *names) if c in first]
         rows += [("all", f"type {t}", t) for t in types]  # per entity type, over all posts
         for category, label, entity_type in rows:

@@ -352,7 +352,9 @@ def mnre_caption_rows() -> list[str]:
         captioner = CAPTIONER_NAMES.get(result.get("captioner") or "", "-")
         dev = f"{100 * seed_mean(result, 'dev', 'f1'):.2f}"
         if result is base:
-            lines.append(f"| {label} | - | {len(result['seeds'])} | {test_f1(result)} | {dev} | | | | {best_epochs(result)} |")
+            lines.append(
+                f"| {label} | - | {len(result['seeds'])} | {test_f1(result)} | {dev} | | | | {best_epochs(result)} |"
+            )
             continue
         delta = 100 * (result["test_mean"] - base["test_mean"])
         both = len(result["seeds"]) > 1 and len(base["seeds"]) > 1
@@ -373,7 +375,9 @@ def protocol_gap_rows() -> list[str]:
         for path in sorted(RESULTS.glob("*.json"))
         if not path.stem.startswith(("beta-", "screen-", "grid-"))
     ]
-    found = [(name, result) for name, result in found if isinstance(result, dict) and result.get("protocol_gap")]
+    found = [
+        (name, result) for name, result in found if isinstance(result, dict) and result.get("protocol_gap")
+    ]
     if not found:
         return []
     lines = [

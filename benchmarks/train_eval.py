@@ -330,7 +330,8 @@ def main() -> None:
             if k not in ("data", "output_dir", "seed", "feature_cache")
         }
         start = time.perf_counter()
-        summary = finished_run(settings) or Trainer(settings, progress=False).fit()
+        # a seed that did not finish is trained again from the start (the run folder is this script's)
+        summary = finished_run(settings) or Trainer(settings, progress=False, overwrite=True).fit()
         metrics = RunFolder(settings.output_dir).read_metrics()
         dev_line = metrics[summary["best_epoch"] - 1]
         result["dev"][seed] = dev_line["dev"]

@@ -256,8 +256,10 @@ def test_sharded_feature_extraction_fills_the_same_cache(synth_ner, tmp_path):
     assert alone.returncode == 0, alone.stderr[-2000:]
     shared = torchrun([*arguments, "--cache", str(tmp_path / "two")])
     assert "process 1/2" in shared.stdout and "process 2/2" in shared.stdout
-    one = ShardedFeatureStore(tmp_path / "one" / "random-cnn")
-    two = ShardedFeatureStore(tmp_path / "two" / "random-cnn")
+    from mmib.encoders.image import build_image_encoder
+
+    folder = build_image_encoder("random-cnn").cache_name  # the name and its weights' fingerprint
+    one, two = ShardedFeatureStore(tmp_path / "one" / folder), ShardedFeatureStore(tmp_path / "two" / folder)
     assert one.keys() == two.keys() and len(one.keys()) > 50
     keys = sorted(one.keys())
     first, second = one.read(keys), two.read(keys)

@@ -74,7 +74,9 @@ def test_pair_caption_gets_its_own_room_and_never_cuts_the_marked_text(tiny_enco
         assert torch.equal(batch.gather, alone.gather) and torch.equal(batch.mask, alone.mask)
         assert torch.equal(batch.input_ids[0, :window], alone.input_ids[0])
     assert cut.token_type_ids[0].sum() == 0  # no room left in the shared window
-    assert kept.token_type_ids[0].sum() == 11 and kept.input_ids.size(1) == window + 11  # 10 sub-words + [SEP]
+    assert (
+        kept.token_type_ids[0].sum() == 11 and kept.input_ids.size(1) == window + 11
+    )  # 10 sub-words + [SEP]
 
 
 @pytest.fixture(scope="module")
@@ -131,6 +133,12 @@ def test_mre_caption_runs_with_markers_train_evaluate_and_predict(
     test = evaluate_run(settings.output_dir, "test", progress=False)
     assert test["scores"]["f1"] == metrics[summary["best_epoch"] - 1]["test_each_epoch"]["f1"]
 
+    # caption use: shuffled and removed captions, overall and per relation
+    from mmib.analysis.image_use import CONDITIONS, run_image_use
+
+    report = run_image_use(settings.output_dir, "test", progress=False)
+    assert set(report) == set(CONDITIONS) and report["true"]["all"]["per_type_support"]
+
     extractor = Extractor.load(settings.output_dir, detector=None)
     assert extractor.config.entity_markers and extractor.config.caption_max_tokens == 12
     text = "Fezai met Tifeele Restor at the river"
@@ -152,3 +160,27 @@ def test_mre_caption_runs_with_markers_train_evaluate_and_predict(
     predict_file(extractor, posts, output)
     written = json.loads(output.read_text().splitlines()[0])
     assert written["id"] == "p1" and written["relations"]
+
+
+def test_shuffled_and_removed_captions_move_the_caption_text_and_states():
+    """Caption use: shuffled gives every captioned post another post's caption (its states and, for the
+    pair, its text); removed leaves none; posts without a caption stay without."""
+    from mmib.analysis.image_use import removed_images, shuffled_images
+    from mmib.training.batching import PreparedSplit
+
+    captions = ["a dog", None, "two men", "a house", "a ball"]
+    features = torch.arange(5, dtype=torch.float).view(5, 1, 1).expand(5, 2, 1).clone()
+    mask = torch.tensor([[c is not None] * 2 for c in captions])
+    split = PreparedSplit(
+        "test", [None] * 5, list(range(5)), [[i] for i in range(5)], features, mask, captions
+    )
+    shuffled = shuffled_images(split, seed=0)
+    assert shuffled.captions[1] is None and not shuffled.image_mask[1].any()
+    moved = [p for p in (0, 2, 3, 4) if shuffled.captions[p] != captions[p]]
+    assert moved == [0, 2, 3, 4] and sorted(shuffled.captions[p] for p in moved) == sorted(
+        captions[p] for p in moved
+    )
+    for post in moved:  # states travel with their caption
+        assert shuffled.image_features[post, 0, 0] == captions.index(shuffled.captions[post])
+    removed = removed_images(split)
+    assert removed.captions == [None] * 5 and not removed.image_mask.any()

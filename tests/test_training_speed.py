@@ -89,7 +89,9 @@ def test_fused_optimiser_takes_adamws_step(ner_model_and_split):
             for name, p in model.named_parameters():
                 p.copy_(start[name])
         optimizer = make_optimizer(model, settings, device_type)
-        assert all(group["fused"] is (True if device_type == "cpu" else None) for group in optimizer.param_groups)
+        assert all(
+            group["fused"] is (True if device_type == "cpu" else None) for group in optimizer.param_groups
+        )
         model.train()
         torch.manual_seed(0)
         model(collator(split, [0, 1, 2])).loss.backward()

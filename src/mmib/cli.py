@@ -176,6 +176,9 @@ def train(
     data: Annotated[str | None, typer.Option("--data", help="Dataset folder.")] = None,
     out: Annotated[str | None, typer.Option("--out", help="Run folder.")] = None,
     resume: Annotated[Path | None, typer.Option("--resume", help="Continue the run in this folder.")] = None,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Replace a run already in the --out folder.")
+    ] = False,
     text_only: Annotated[bool, typer.Option("--text-only", help="Encoder + head, no image branch.")] = False,
     no_rr: Annotated[bool, typer.Option("--no-rr", help="Without the refinement regulariser.")] = False,
     no_ar: Annotated[bool, typer.Option("--no-ar", help="Without the alignment regulariser.")] = False,
@@ -336,8 +339,9 @@ def train(
         typer.secho("error: no dataset: give --data or a config with `data:`", fg=typer.colors.RED, err=True)
         raise typer.Exit(2)
     try:
-        summary = Trainer(settings, progress=sys.stderr.isatty()).fit(resume=resume is not None)
-    except (DataFormatError, FileNotFoundError, ValueError) as error:
+        trainer = Trainer(settings, progress=sys.stderr.isatty(), overwrite=overwrite)
+        summary = trainer.fit(resume=resume is not None)
+    except (DataFormatError, FileNotFoundError, FileExistsError, ValueError) as error:
         typer.secho(f"error: {error}", fg=typer.colors.RED, err=True)
         raise typer.Exit(2) from None
     typer.echo(json.dumps(summary, indent=2))
@@ -724,7 +728,7 @@ def quickstart(
         patience=0,
         feature_cache=str(out / "features"),
     )
-    summary = Trainer(settings, progress=sys.stderr.isatty()).fit()
+    summary = Trainer(settings, progress=sys.stderr.isatty(), overwrite=True).fit()  # a demo: rerun replaces
     typer.echo(
         f"trained {summary['epochs_completed']} epochs in {summary['train_seconds']}s "
         f"({summary['train_samples_per_second']} samples/s); best dev F1 {summary['best_dev_f1']:.4f}"
@@ -741,15 +745,18 @@ def quickstart(
 
 def user_errors() -> tuple[type[BaseException], ...]:
     """Exceptions that mean a mistake in what the user gave (a path, a file's content, an option), not a bug."""
-    from mmib.predict.batch import DuplicateIds
+    from mmib.predict.batch import DuplicateIds, MergeMismatch
     from mmib.predict.extractor import InputError
     from mmib.predict.onnx_runtime import OnnxUnavailable
+    from mmib.predict.output import OutputInUse
 
     return (
         DataFormatError,
         InputError,
         OnnxUnavailable,
         DuplicateIds,
+        OutputInUse,
+        MergeMismatch,
         FileNotFoundError,
         IsADirectoryError,
         ValueError,

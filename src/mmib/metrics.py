@@ -137,9 +137,11 @@ class ReScores:
     correct: int
     predicted: int
     gold: int
+    per_type: dict[str, PRF] = field(default_factory=dict)  # per relation (None excluded), as for NER
 
-    def as_dict(self) -> dict[str, float | int]:
-        return dict(vars(self))
+    def as_dict(self) -> dict:
+        plain = {k: v for k, v in vars(self).items() if k != "per_type"}
+        return {**plain, "per_type": {r: s.as_dict() for r, s in self.per_type.items()}}
 
 
 def re_scores(gold: Sequence[str], pred: Sequence[str], none_label: str = "None") -> ReScores:
@@ -155,4 +157,10 @@ def re_scores(gold: Sequence[str], pred: Sequence[str], none_label: str = "None"
     n_gold = sum(g != none_label for g in gold)
     prf = PRF.from_counts(correct, predicted, n_gold)
     accuracy = sum(g == p for g, p in zip(gold, pred, strict=True)) / len(gold) if gold else 0.0
-    return ReScores(prf.precision, prf.recall, prf.f1, accuracy, correct, predicted, n_gold)
+    n_gold_by, n_pred_by = Counter(gold), Counter(pred)
+    n_correct_by = Counter(g for g, p in zip(gold, pred, strict=True) if g == p)
+    per_type = {
+        r: PRF.from_counts(n_correct_by[r], n_pred_by[r], n_gold_by[r])
+        for r in sorted((set(n_gold_by) | set(n_pred_by)) - {none_label})
+    }
+    return ReScores(prf.precision, prf.recall, prf.f1, accuracy, correct, predicted, n_gold, per_type)

@@ -45,15 +45,24 @@ def read_categories(dataset_folder: Path, split: str) -> dict[int, str]:
 
 
 def shuffled_images(prepared: PreparedSplit, seed: int) -> PreparedSplit:
-    """Each post that has an image gets another post's image (and crops); image-less posts stay image-less."""
-    with_image = [p for p in range(prepared.num_posts) if prepared.image_mask[p].any()]
+    """Each post that has an image (or a usable caption) gets another post's image and crops (or caption, its
+    states and its text, which the caption pair reads); posts without one stay without."""
+    if prepared.captions is not None:
+        with_image = [p for p in range(prepared.num_posts) if prepared.captions[p] is not None]
+    else:
+        with_image = [p for p in range(prepared.num_posts) if prepared.image_mask[p].any()]
     order = with_image[:]
     random.Random(seed).shuffle(order)
     donors = order[1:] + order[:1]  # a cyclic shift of a random order: nobody keeps their own image
     features, mask = prepared.image_features.clone(), prepared.image_mask.clone()
     features[order] = prepared.image_features[donors]
     mask[order] = prepared.image_mask[donors]
-    return replace(prepared, image_features=features, image_mask=mask)
+    captions = prepared.captions
+    if captions is not None:
+        captions = list(captions)
+        for post, donor in zip(order, donors, strict=True):
+            captions[post] = prepared.captions[donor]
+    return replace(prepared, image_features=features, image_mask=mask, captions=captions)
 
 
 def removed_images(prepared: PreparedSplit) -> PreparedSplit:
@@ -61,6 +70,7 @@ def removed_images(prepared: PreparedSplit) -> PreparedSplit:
         prepared,
         image_features=torch.zeros_like(prepared.image_features),
         image_mask=torch.zeros_like(prepared.image_mask),
+        captions=None if prepared.captions is None else [None] * len(prepared.captions),
     )
 
 
@@ -108,8 +118,9 @@ def _summary(scores: dict, instances: int) -> dict:
         "f1": scores["f1"],
         "instances": instances,
     }
-    if "per_type" in scores:
+    if scores.get("per_type"):
         summary["per_type_f1"] = {t: figures["f1"] for t, figures in scores["per_type"].items()}
+        summary["per_type_support"] = {t: figures["support"] for t, figures in scores["per_type"].items()}
     return summary
 
 
@@ -135,10 +146,13 @@ def image_use_markdown(report: dict, title: str) -> str:
 
 def run_image_use(run_dir: Path, split: str = "test", seed: int = 0, progress: bool = True) -> dict:
     opened = open_run_split(run_dir, split, progress=progress)
-    if opened.model.config.text_only:
+    config = opened.model.config
+    if config.text_only and not config.caption_pair:
         raise ValueError(f"{run_dir} is a text-only run: it has no image branch to test")
-    if opened.prepared.captions is not None and opened.model.config.task == "ner":
+    if opened.prepared.captions is not None and config.task == "ner":
         categories = caption_categories(opened.prepared)
-    else:
+    elif (Path(opened.train.data) / "synth_meta.jsonl").exists():
         categories = read_categories(Path(opened.train.data), split)
+    else:  # a real MRE benchmark: overall and per relation only
+        categories = {}
     return image_use_scores(opened, categories, seed)

@@ -31,7 +31,9 @@ SEPARATOR = " :"
 # A captioner's answer that it was given nothing to describe. Matched words, not whole sentences: the Qwen-VL
 # refusals vary ("Sorry, please provide the paragraph...", "...as there is no paragraph provided"), and no
 # real caption of the MNRE images says "please provide" or "no paragraph".
-REFUSAL = re.compile(r"\bplease provide\b|\bno paragraph\b|\bparagraph (?:is|was) not provided\b", re.IGNORECASE)
+REFUSAL = re.compile(
+    r"\bplease provide\b|\bno paragraph\b|\bparagraph (?:is|was) not provided\b", re.IGNORECASE
+)
 # why a caption is treated as absent, in the order the counts line lists them
 ABSENT_REASONS = ("empty", "refusal", "shared", "repeated word list")
 

@@ -18,7 +18,7 @@ import torch
 from tqdm import tqdm
 
 from mmib.data.captions import CaptionCounts, CaptionSet
-from mmib.encoders.feature_store import ShardedFeatureStore
+from mmib.encoders.feature_store import ShardedFeatureStore, weights_fingerprint
 from mmib.encoders.text import resolve_text_encoder
 
 MAX_CAPTION_TOKENS = 32  # BLIP-2 captions are 8-20 sub-words; longer ones are cut
@@ -38,6 +38,10 @@ class CaptionEncoder:
             parameter.requires_grad_(False)
         self.feature_dim = self.model.config.hidden_size
         self.max_tokens = max_tokens
+        # the cache folder's fingerprint: the weights and the tokenizer's vocabulary (feature_store)
+        self.fingerprint = weights_fingerprint(
+            self.model, len(self.tokenizer), self.tokenizer.__class__.__name__
+        )
 
     @torch.inference_mode()
     def __call__(self, captions: list[str]) -> list[torch.Tensor]:
@@ -59,7 +63,7 @@ class CaptionFeatureCache:
 
     def __init__(self, encoder: CaptionEncoder, cache_dir: Path | str, batch_size: int = 64) -> None:
         self.encoder = encoder
-        folder_name = "captions-" + Path(encoder.name).name
+        folder_name = f"captions-{Path(encoder.name).name}--{encoder.fingerprint}"
         self.store = ShardedFeatureStore(Path(cache_dir) / folder_name)
         self.batch_size = batch_size
         self.computed = 0

@@ -3,10 +3,12 @@
 One owner for the format that image features (one vector per file) and caption features (one token
 sequence per caption) share::
 
-    <cache_dir>/<encoder name>/shard-<number>-<first key>.safetensors
+    <cache_dir>/<encoder name>--<weights fingerprint>/shard-<number>-<first key>.safetensors
 
 Keys are sha256 digests of what was encoded (a file's bytes, or a caption's text with its encoder), so
-runs on one machine or many share the cache. New tensors go to a new shard written under a temporary
+runs on one machine or many share the cache. The folder carries a fingerprint of the encoder's weights and
+preprocessing (:func:`weights_fingerprint`): the same name with other weights (a local folder re-saved, a
+fine-tuned copy) never reads the old features. New tensors go to a new shard written under a temporary
 name and then renamed: concurrent readers never see a half-written file and a killed run keeps its
 finished shards.
 """
@@ -20,6 +22,23 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 
 SHARD_GLOB = "shard-*.safetensors"
+
+
+def weights_fingerprint(module: torch.nn.Module, *extra: object) -> str:
+    """A short sha256 over a network's parameters and buffers (names, shapes, dtypes and bytes) and any
+    ``extra`` settings that change its output (normalisation statistics, a length limit)."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for name, tensor in sorted(module.state_dict().items()):
+        digest.update(f"{name}:{tuple(tensor.shape)}:{tensor.dtype}".encode())
+        digest.update(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+    for value in extra:
+        if isinstance(value, torch.Tensor):
+            digest.update(value.detach().cpu().contiguous().numpy().tobytes())
+        else:
+            digest.update(repr(value).encode())
+    return digest.hexdigest()[:12]
 
 
 class ShardedFeatureStore:

@@ -22,6 +22,7 @@ importing any training code (as a Hugging Face model's ``from_pretrained`` needs
 from __future__ import annotations
 
 import json
+import pickle
 from pathlib import Path
 
 import torch
@@ -134,6 +135,14 @@ class RunFolder:
     def read_metrics(self) -> list[dict]:
         return [json.loads(line) for line in self.metrics.read_text(encoding="utf-8").splitlines() if line]
 
+    def keep_metrics_through(self, epoch: int) -> None:
+        """Drop the metrics lines of epochs after ``epoch`` (logged before a kill, but not in ``last.pt``), so
+        that a resumed run logs every epoch exactly once."""
+        kept = [record for record in self.read_metrics() if record["epoch"] <= epoch]
+        temporary = self.metrics.with_name(self.METRICS + ".tmp")
+        temporary.write_text("".join(json.dumps(r) + "\n" for r in kept), encoding="utf-8")
+        temporary.replace(self.metrics)
+
     def append_metrics(self, record: dict) -> None:
         with self.metrics.open("a", encoding="utf-8") as handle:
             handle.write(json.dumps(record) + "\n")
@@ -146,7 +155,17 @@ class RunFolder:
         temporary.replace(self.last_state)  # atomic: a kill mid-save leaves the old file
 
     def load_last(self) -> dict:
-        return torch.load(self.last_state, map_location="cpu", weights_only=True)
+        try:
+            return torch.load(self.last_state, map_location="cpu", weights_only=True)
+        except (
+            RuntimeError,
+            EOFError,
+            OSError,
+            ValueError,
+            pickle.UnpicklingError,
+        ) as error:  # truncated, tampered
+            first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+            raise ValueError(f"{self.last_state}: cannot be read as an mmib checkpoint ({first})") from error
 
 
 def build_model(config: MMIBConfig, pretrained: bool = True, encoder_folder: Path | None = None):

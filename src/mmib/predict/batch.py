@@ -27,6 +27,7 @@ from mmib.data.errors import DataFormatError
 from mmib.data.images import NOT_FOUND, inside
 from mmib.data.readers import read_conll
 from mmib.predict.extractor import Extractor, InputError, check_text, open_image
+from mmib.predict.output import dump_record, open_for_append, read_done
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".gif", ".webp", ".bmp")
 
@@ -169,22 +170,34 @@ def part_paths(output: Path) -> list[Path]:
     return sorted(output.parent.glob(f"{output.name}.part*-of*"))
 
 
+class MergeMismatch(RuntimeError):
+    """The parts of a multi-process run do not add up to the merged output; the parts are kept."""
+
+
 def merge_parts(output: Path, posts: list[InputPost]) -> int:
     """Fold the processes' part files into ``output``, every post once and in input order (posts already
-    in ``output`` from an earlier run first, as they were); the parts are then removed. Returns the number
-    of lines taken from the parts."""
+    in ``output`` from an earlier run first, as they were); the parts are then removed, but only once the
+    records counted into the merge equal those counted out of the parts. Returns the number taken."""
     parts = part_paths(output)
-    by_id: dict[str, str] = {}
+    by_id: dict[str, dict] = {}
+    read = 0
     for part in parts:
-        done_ids(part)  # drops a last line cut short by a killed process
-        for line in part.read_text(encoding="utf-8").splitlines():
-            by_id[id_key(json.loads(line)["id"])] = line
+        for record in read_done(part):  # a last line cut short by a killed process is left out
+            by_id[id_key(record["id"])] = record
+            read += 1
     if not by_id:
         return 0
-    earlier = output.read_text(encoding="utf-8").splitlines() if output.exists() else []
+    earlier = read_done(output)
     ordered = [by_id[key] for key in (id_key(p.post_id) for p in posts) if key in by_id]
+    if len(ordered) != read:
+        raise MergeMismatch(
+            f"{output}: the part files hold {read} records but {len(ordered)} of them match distinct input "
+            f"posts; nothing merged, parts kept: {', '.join(p.name for p in parts)}"
+        )
     temporary = output.with_name(output.name + ".merging")
-    temporary.write_text("".join(line + "\n" for line in [*earlier, *ordered]), encoding="utf-8")
+    temporary.write_text("".join(dump_record(r) for r in [*earlier, *ordered]), encoding="utf-8")
+    if len(read_done(temporary)) != len(earlier) + read:  # read back what was written before deleting
+        raise MergeMismatch(f"{temporary}: the merged file does not read back whole; parts kept")
     temporary.replace(output)  # atomic: a kill mid-merge leaves the parts and the old output
     for part in parts:
         part.unlink()
@@ -192,20 +205,9 @@ def merge_parts(output: Path, posts: list[InputPost]) -> int:
 
 
 def done_ids(output: Path) -> set[str]:
-    """Ids (as :func:`id_key`) already in the output; a last line cut short by a killed run is removed."""
-    if not output.exists():
-        return set()
-    lines = output.read_text(encoding="utf-8").splitlines(keepends=True)
-    ids, good = set(), []
-    for line in lines:
-        try:
-            ids.add(id_key(json.loads(line)["id"]))
-            good.append(line if line.endswith("\n") else line + "\n")
-        except (json.JSONDecodeError, KeyError, TypeError):
-            break  # only the last line can be cut short; stop at the first broken one
-    if len(good) != len(lines):
-        output.write_text("".join(good), encoding="utf-8")
-    return ids
+    """Ids (as :func:`id_key`) already in the output. Refuses (DataFormatError, file:line) a file that is
+    not an mmib predictions output; never rewrites it (predict/output.py)."""
+    return {id_key(record["id"]) for record in read_done(output)}
 
 
 def _resolve_image(post: InputPost, images: Path | None) -> tuple[Path | None, str | None]:
@@ -279,7 +281,7 @@ def predict_file(
     posts = posts[process::processes]
     output_path.parent.mkdir(parents=True, exist_ok=True)
     pending: list[tuple[InputPost, object]] = []
-    with target.open("a", encoding="utf-8") as out:
+    with open_for_append(target) as out:
 
         def flush() -> None:
             posts = [(post, image) for post, image in pending if post.head is None]
@@ -296,9 +298,7 @@ def predict_file(
                     except InputError as error:
                         counts.skipped.append(f"{post.where}: {error}")
                         continue
-                out.write(
-                    json.dumps({"id": post.post_id, **results[id(post)].as_dict()}, ensure_ascii=False) + "\n"
-                )
+                out.write(dump_record({"id": post.post_id, **results[id(post)].as_dict()}))
                 counts.written += 1
             out.flush()
             bar.update(len(pending))

@@ -129,10 +129,11 @@ class TrainingState:
 class Trainer:
     """Trains one run; the same code on a CPU, one GPU or several processes (see training/hardware.py)."""
 
-    def __init__(self, train: TrainConfig, progress: bool = True) -> None:
+    def __init__(self, train: TrainConfig, progress: bool = True, overwrite: bool = False) -> None:
         self.train_config = train
         self.run = RunFolder(train.output_dir)
         self.progress = progress
+        self.overwrite = overwrite  # a fresh run may replace a run already in the folder
         self.image_counts = None  # CacheCounts of the last _prepare, when the model uses images
         self.kl_warmup_steps = 0
         # the captions line per split, when the model reads captions
@@ -172,6 +173,17 @@ class Trainer:
             self.image_counts = cache.counts
         return prepared
 
+    def _logged_epochs(self) -> list[dict]:
+        return self.run.read_metrics() if self.run.metrics.exists() else []
+
+    def _holds_a_run(self) -> bool:
+        """Whether the folder has what a training run leaves (weights, a checkpoint or logged epochs)."""
+        return (
+            self.run.best_weights.exists()
+            or self.run.last_state.exists()
+            or bool(self.run.metrics.exists() and self.run.metrics.read_text().strip())
+        )
+
     def _splits(self) -> tuple[str, ...]:
         return ("train", "dev", "test") if self.train_config.score_test_each_epoch else ("train", "dev")
 
@@ -199,10 +211,21 @@ class Trainer:
         else:
             model_config = model_config_for(train, dataset, feature_dim)
         if resume and not self.run.last_state.exists():
+            if self._logged_epochs():
+                raise FileNotFoundError(
+                    f"{self.run.last_state}: missing, but {self.run.metrics.name} logs "
+                    f"{len(self._logged_epochs())} epoch(s): nothing to resume from and a fresh start would "
+                    "overwrite them (train into another --out, or pass --overwrite without --resume)"
+                )
             # Stopped before its first epoch ended: nothing to continue from. Seeds make a fresh start the
             # same run, so start it again rather than fail.
             self.say(f"{self.run}: no epoch had finished before the stop; starting the run again")
             resume = False
+        elif not resume and not self.overwrite and self._holds_a_run():
+            raise FileExistsError(
+                f"{self.run}: already holds a training run; --resume continues it, --overwrite replaces it, "
+                "or choose another --out"
+            )
         set_seed(train.seed)
         model, tokenizer = build_model(model_config)
         if main and not resume:  # a fresh run, or one restarted because no epoch had finished
@@ -398,5 +421,9 @@ class Trainer:
         version, internal, gauss = python_rng
         random.setstate((version, tuple(internal), gauss))
         state = TrainingState(**payload["state"])
+        if (
+            self.accelerator.is_main_process
+        ):  # a kill between the metrics line and last.pt: drop the later lines
+            self.run.keep_metrics_through(state.epoch)
         self.say(f"resumed {self.run} after epoch {state.epoch} (best dev F1 {state.best_f1:.4f})")
         return state
