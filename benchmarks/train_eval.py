@@ -153,7 +153,12 @@ def finished_run(settings: TrainConfig) -> dict | None:
     except FileNotFoundError:
         return None
     # a setting added since the run was recorded counts as its default (what the run trained with)
-    if summary.get("finished") and TrainConfig.from_dict(recorded).to_dict() == settings.to_dict():
+    # runs record absolute paths (older runs the paths as given): compared with both sides made absolute
+    same = (
+        TrainConfig.from_dict(recorded).with_absolute_paths().to_dict()
+        == settings.with_absolute_paths().to_dict()
+    )
+    if summary.get("finished") and same:
         print(f"{folder}: finished run with the same settings, scored as it is", flush=True)
         return summary
     return None

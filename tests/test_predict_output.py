@@ -94,3 +94,13 @@ def test_a_merge_that_does_not_add_up_keeps_its_parts(tmp_path):
     second.write_text(dump_record({"id": 1, "entities": [], "text": "b\u2028b"}))
     assert merge_parts(output, posts) == 3
     assert [r["id"] for r in read_done(output)] == [0, 1, 2] and not first.exists() and not second.exists()
+
+
+def test_a_lone_surrogate_skips_its_post_with_file_and_line(tmp_path):
+    posts = _posts(tmp_path, ["fine", "a\ud800b", "also fine"])
+    output = tmp_path / "out.jsonl"
+    counts = predict_file(EchoExtractor(), posts, output, progress=False)
+    assert counts.written == 2 and counts.skipped == [
+        f"{posts}:2: text holds a lone surrogate U+D800 at character 2 (not valid Unicode)"
+    ]
+    assert [r["id"] for r in read_done(output)] == [0, 2]

@@ -195,6 +195,25 @@ def test_json_body_with_base64_image_equals_multipart(client):
         (b'{"text": 5}', {"content-type": "application/json"}, 422, '"text" must be a string'),
         (b'{"text": "a\\u0000b"}', {"content-type": "application/json"}, 422, "control character U+0000"),
         (b"text=hello", {"content-type": "text/plain"}, 415, "send JSON"),
+        (
+            b'{"text": "a\\ud800"}',
+            {"content-type": "application/json"},
+            422,
+            "lone surrogate U+D800 at character 2",
+        ),
+        (
+            b'{"text": "ok", "caption": "\\udfff"}',
+            {"content-type": "application/json"},
+            422,
+            "caption holds a lone",
+        ),
+        (
+            b'{"text": ' + b"[" * 5000 + b"]" * 5000 + b"}",
+            {"content-type": "application/json"},
+            422,
+            "nested too",
+        ),
+        (b'{"text": "ok", "n": ' + b"9" * 5000 + b"}", {"content-type": "application/json"}, 422, "number"),
     ],
 )
 def test_malformed_bodies_say_what_to_send(client, body, headers, status, message):

@@ -71,3 +71,79 @@ def test_a_kill_between_the_log_and_the_checkpoint_logs_no_epoch_twice(tiny_enco
     shutil.copy(tmp_path / "after-epoch-1.pt", run / "last.pt")
     Trainer(settings.with_overrides(stop_after_epochs=5), progress=False).fit(resume=True)
     assert _epochs(run) == [1, 2, 3]
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("batch_size", 0, "batch_size must be at least 1, not 0"),
+        ("epochs", -1, "epochs must be at least 1, not -1"),
+        ("warmup_ratio", 1.5, "warmup_ratio must be in [0, 1), not 1.5"),
+        ("model.num_heads", 0, "num_heads must be at least 1, not 0"),
+    ],
+)
+def test_impossible_numbers_are_one_line_errors(key, value, message, tmp_path):
+    from typer.testing import CliRunner
+
+    from mmib.cli import app
+
+    result = CliRunner().invoke(app, ["train", "--data", str(tmp_path), f"--{key}", str(value)])
+    assert result.exit_code == 2 and message in result.output and "Traceback" not in result.output
+
+
+@pytest.fixture(scope="module")
+def finished_run(tiny_encoder, synth_ner, tmp_path_factory):
+    """A one-epoch run trained with a relative --data, from the dataset's parent folder."""
+    import os
+
+    root = tmp_path_factory.mktemp("relative")
+    here = os.getcwd()
+    os.chdir(synth_ner.parent)
+    try:
+        settings = _settings(tiny_encoder, synth_ner.name, root / "run", root / "cache", epochs=1)
+        Trainer(settings, progress=False).fit()
+    finally:
+        os.chdir(here)
+    return root / "run"
+
+
+@pytest.mark.slow
+def test_a_run_trained_with_a_relative_data_path_evaluates_from_anywhere(finished_run, tmp_path, monkeypatch):
+    from mmib.training.evaluate_run import evaluate_run
+
+    recorded = json.loads((finished_run / "train_config.json").read_text())
+    assert recorded["data"].startswith("/")
+    monkeypatch.chdir(tmp_path)
+    assert "f1" in evaluate_run(finished_run, "dev", progress=False)["scores"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        (
+            lambda run: (run / "best" / "model.safetensors").write_bytes(b"\0" * 40),
+            "not a readable safetensors",
+        ),
+        (
+            lambda run: _edit_config(run, lambda c: {**c, "num_hedas": 4}),
+            r"model_config\.json: unknown model settings \['num_hedas'\]",
+        ),
+        (lambda run: _edit_config(run, lambda c: {**c, "num_heads": 0}), "num_heads must be at least 1"),
+        (lambda run: _edit_config(run, lambda c: {**c, "labels": c["labels"][:3]}), "the weights do not fit"),
+    ],
+)
+def test_a_damaged_run_folder_is_a_one_line_error_naming_the_file(finished_run, tmp_path, damage, message):
+    from mmib.model.run_folder import from_pretrained
+
+    run = tmp_path / "run"
+    shutil.copytree(finished_run, run)
+    damage(run)
+    with pytest.raises((ValueError, FileNotFoundError), match=message) as caught:
+        from_pretrained(run)
+    assert len(str(caught.value).splitlines()) == 1 and str(run) in str(caught.value)
+
+
+def _edit_config(run, change) -> None:
+    path = run / "model_config.json"
+    path.write_text(json.dumps(change(json.loads(path.read_text()))))

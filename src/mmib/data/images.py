@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import io
 import json
+import stat
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -55,13 +56,31 @@ def to_rgb(image: Image.Image) -> Image.Image:
     return image.convert("RGB") if image.mode != "RGB" else image
 
 
+def regular_file(path: Path) -> Path:
+    """``path`` when it is a regular file (or absent: opening it then says FileNotFoundError); a FIFO, a
+    device, a socket or a folder named as an image is ImageUnreadable and never opened, since reading a FIFO
+    or a terminal blocks forever."""
+    try:
+        mode = path.stat().st_mode
+    except (FileNotFoundError, NotADirectoryError):
+        return path
+    except OSError as error:  # a name too long, no permission
+        raise ImageUnreadable(path, f"cannot be opened ({error.strerror or error})") from None
+    except ValueError:  # a NUL byte in the name
+        raise ImageUnreadable(path, "cannot be opened (a NUL byte in the name)") from None
+    if not stat.S_ISREG(mode):
+        kind = "folder" if stat.S_ISDIR(mode) else "FIFO" if stat.S_ISFIFO(mode) else "device or socket"
+        raise ImageUnreadable(path, f"not a regular file (a {kind}); not opened")
+    return path
+
+
 def decode_image(source: Path | str | bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
     """Decode an image file or bytes to an upright RGB :class:`PIL.Image.Image`.
 
     Applies EXIF orientation, converts every mode to RGB, refuses images above ``max_pixels``
     (decompression bombs) and truncated files. Raises :class:`ImageUnreadable` with the reason.
     """
-    path = Path("<bytes>") if isinstance(source, bytes) else Path(source)
+    path = Path("<bytes>") if isinstance(source, bytes) else regular_file(Path(source))
     stream = io.BytesIO(source) if isinstance(source, bytes) else path
     # The size is checked here, from the header, before any pixel is decoded, rather than by setting Pillow's
     # global MAX_IMAGE_PIXELS (and the warning filters) for the call: prediction opens posts from several

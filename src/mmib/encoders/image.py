@@ -22,7 +22,7 @@ from PIL import Image
 from torch import nn
 from tqdm import tqdm
 
-from mmib.data.images import ImageUnreadable, decode_image
+from mmib.data.images import ImageUnreadable, decode_image, regular_file
 from mmib.encoders.feature_store import ShardedFeatureStore, weights_fingerprint
 
 IMAGE_SIZE = 224
@@ -282,7 +282,8 @@ class CacheCounts:
 
 
 def file_digest(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+    """sha256 of a regular file's bytes (ImageUnreadable for a FIFO, device or folder: never read)."""
+    return hashlib.sha256(regular_file(path).read_bytes()).hexdigest()
 
 
 class ImageFeatureCache:
@@ -311,9 +312,14 @@ class ImageFeatureCache:
         for path in dict.fromkeys(paths):
             try:
                 digests[path] = file_digest(path)
-            except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+            except (FileNotFoundError, NotADirectoryError):
                 digests[path] = None
                 self.counts.missing += 1
+            except ImageUnreadable as error:  # a FIFO, device or folder: never read (it could block)
+                digests[path] = None
+                self.counts.unreadable += 1
+                if len(self.counts.problems) < 20:
+                    self.counts.problems.append(str(error))
         wanted = {d for d in digests.values() if d is not None}
         cached = {d for d in wanted if d in self.store}
         self.counts.from_cache += len(cached)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 # Settings added after runs had been saved, with the value those runs trained with where it is not today's
@@ -58,16 +58,44 @@ class MMIBConfig:
         for name, value, allowed in (
             ("image_source", self.image_source, ("pixels", "captions")),
             ("logvar_head", self.logvar_head, ("apenc", "linear")),
+            ("task", self.task, ("", "ner", "mre")),
         ):
             if value not in allowed:
                 raise ValueError(f"{name} must be one of {', '.join(allowed)}, not {value!r}")
+        for name, ok, expected in (
+            ("num_heads", self.num_heads >= 1, "at least 1"),
+            ("hidden_size", self.hidden_size >= 1, "at least 1"),
+            ("dropout", 0 <= self.dropout < 1, "in [0, 1)"),
+            ("beta1", self.beta1 >= 0, "0 or more"),
+            ("beta2", self.beta2 >= 0, "0 or more"),
+            ("max_crops", self.max_crops >= 0, "0 or more"),
+            ("max_length", self.max_length is None or self.max_length >= 8, "at least 8 sub-words"),
+            ("caption_max_tokens", self.caption_max_tokens >= 1, "at least 1"),
+            ("image_feature_dim", self.image_feature_dim >= 0, "0 or more"),
+        ):
+            if not ok:
+                raise ValueError(f"{name} must be {expected}, not {getattr(self, name)!r}")
 
     def save(self, path: Path) -> None:
         path.write_text(json.dumps(asdict(self), indent=2) + "\n", encoding="utf-8")
 
     @classmethod
     def load(cls, path: Path) -> MMIBConfig:
-        return cls(**{**SAVED_BEFORE_THE_SETTING, **json.loads(path.read_text(encoding="utf-8"))})
+        """A saved config; a file that is not one (unreadable JSON, unknown keys, values no model can have)
+        is a one-line ValueError naming it."""
+        try:
+            values = json.loads(path.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as error:
+            raise ValueError(f"{path}: not a model config ({error})") from None
+        if not isinstance(values, dict):
+            raise ValueError(f"{path}: not a model config (expected a JSON object)")
+        unknown = sorted(set(values) - {f.name for f in fields(cls)})
+        if unknown:
+            raise ValueError(f"{path}: unknown model settings {unknown} (written by another mmib version?)")
+        try:
+            return cls(**{**SAVED_BEFORE_THE_SETTING, **values})
+        except (TypeError, ValueError) as error:
+            raise ValueError(f"{path}: {error}") from None
 
     @property
     def variant(self) -> str:

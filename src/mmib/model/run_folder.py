@@ -207,9 +207,24 @@ def from_pretrained(run_dir: Path | str, which: str = "best") -> tuple[MMIBModel
     config = MMIBConfig.load(run.model_config)
     model, tokenizer = build_model(config, pretrained=False, encoder_folder=run.text_encoder)
     if which == "best":
-        state = load_file(str(run.best_weights))
+        if not run.best_weights.is_file():
+            raise FileNotFoundError(f"{run.best_weights}: missing (the run has not finished an epoch)")
+        try:
+            state = load_file(str(run.best_weights))
+        except Exception as error:  # safetensors raises its own error type for a truncated or foreign file
+            raise ValueError(f"{run.best_weights}: not a readable safetensors file ({error})") from None
     else:
-        state = run.load_last()["model"]
-    model.load_state_dict(state)
+        payload = run.load_last()
+        if not isinstance(payload, dict) or not isinstance(payload.get("model"), dict):
+            raise ValueError(f"{run.last_state}: not an mmib checkpoint (no model weights in it)")
+        state = payload["model"]
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as error:  # another model's weights, or a config edited after training
+        detail = " ".join(str(error).split())[:300]
+        raise ValueError(
+            f"{run.best_weights if which == 'best' else run.last_state}: the weights do not fit "
+            f"{run.model_config.name} ({detail})"
+        ) from None
     model.eval()
     return model, WordTokenizer.for_model(tokenizer, config)

@@ -164,10 +164,23 @@ def check_text(text: str, max_chars: int = MAX_CHARS) -> list[Token]:
     control = next((c for c in text if c in CONTROL_CHARACTERS), None)
     if control is not None:  # NUL and friends are no words: refused rather than tagged
         raise InputError(f"text contains the control character U+{ord(control):04X}")
+    refuse_unencodable("text", text)
     tokens = tokenize_post(text)
     if not tokens:
         raise InputError("text is empty (no words to tag)")
     return tokens
+
+
+def refuse_unencodable(field: str, value: str) -> None:
+    """A lone surrogate (``"a\\ud800"``, which JSON and Python strings allow) is no Unicode text: the tokenizer
+    and the UTF-8 output cannot take it, so the post is refused with its position."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as error:
+        raise InputError(
+            f"{field} holds a lone surrogate U+{ord(value[error.start]):04X} at character {error.start + 1} "
+            "(not valid Unicode)"
+        ) from None
 
 
 def check_caption(caption: object) -> str | None:
@@ -177,6 +190,7 @@ def check_caption(caption: object) -> str | None:
         raise InputError(f"caption must be a string, got {type(caption).__name__}")
     if len(caption) > MAX_CHARS:
         raise InputError(f"caption is {len(caption)} characters long; the limit is {MAX_CHARS}")
+    refuse_unencodable("caption", caption)
     return caption.strip() or None
 
 

@@ -65,6 +65,38 @@ class TrainConfig:
     # released MNER code does, would add (benchmarks/protocol_gap.py).
     score_test_each_epoch: bool = False
 
+    def __post_init__(self) -> None:
+        """Numbers that cannot make a run are refused here, in one line, before anything is loaded."""
+        checks = (
+            ("epochs", self.epochs >= 1, "at least 1"),
+            ("batch_size", self.batch_size >= 1, "at least 1"),
+            ("eval_batch_size", self.eval_batch_size >= 1, "at least 1"),
+            ("grad_accum", self.grad_accum >= 1, "at least 1"),
+            ("patience", self.patience >= 0, "0 (never stop early) or more"),
+            ("learning_rate", self.learning_rate > 0, "above 0"),
+            ("head_learning_rate", self.head_learning_rate > 0, "above 0"),
+            ("weight_decay", self.weight_decay >= 0, "0 or more"),
+            ("warmup_ratio", 0 <= self.warmup_ratio < 1, "in [0, 1)"),
+            ("final_lr_ratio", 0 <= self.final_lr_ratio <= 1, "in [0, 1]"),
+            ("kl_warmup_ratio", 0 <= self.kl_warmup_ratio <= 1, "in [0, 1]"),
+            ("max_grad_norm", self.max_grad_norm > 0, "above 0"),
+            (
+                "max_train_samples",
+                self.max_train_samples is None or self.max_train_samples >= 1,
+                "at least 1",
+            ),
+            (
+                "stop_after_epochs",
+                self.stop_after_epochs is None or self.stop_after_epochs >= 1,
+                "at least 1",
+            ),
+            ("threads", self.threads is None or self.threads >= 1, "at least 1"),
+            ("log_every", self.log_every >= 0, "0 (no lines) or more"),
+        )
+        for name, ok, expected in checks:
+            if not ok:
+                raise ValueError(f"{name} must be {expected}, not {getattr(self, name)!r}")
+
     @classmethod
     def from_dict(cls, values: dict, where: str = "") -> TrainConfig:
         """Nested (``{"model": {...}}``) or flat (model keys beside the others, as runs recorded before the
@@ -120,6 +152,19 @@ class TrainConfig:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    def with_absolute_paths(self) -> TrainConfig:
+        """A copy whose file and folder settings are absolute: what a run records, so that it can be
+        evaluated, resumed or analysed from any working directory. Hub names stay as they are."""
+
+        def absolute(value: str | None) -> str | None:
+            return str(Path(value).expanduser().resolve()) if value else value
+
+        copy = TrainConfig.from_dict(self.to_dict())
+        copy.data, copy.output_dir = absolute(self.data), absolute(self.output_dir)
+        copy.images, copy.captions = absolute(self.images), absolute(self.captions)
+        copy.feature_cache = absolute(self.feature_cache)
+        return copy
 
 
 def parse_dotted(arguments: list[str]) -> dict[str, object]:

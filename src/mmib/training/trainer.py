@@ -230,7 +230,7 @@ class Trainer:
         model, tokenizer = build_model(model_config)
         if main and not resume:  # a fresh run, or one restarted because no epoch had finished
             save_pretrained(model, tokenizer, self.run)
-            self.run.write_json(self.run.train_config, train.to_dict())
+            self.run.write_json(self.run.train_config, train.with_absolute_paths().to_dict())
             self.run.metrics.write_text("")
         accelerator.wait_for_everyone()
         prepared = self._prepare(model_config, dataset)
@@ -410,6 +410,15 @@ class Trainer:
     def _restore(self, model, optimizer, scheduler) -> TrainingState:
         """Load last.pt into the bare model and optimiser (before Accelerate moves them to the device)."""
         payload = self.run.load_last()
+        missing = [
+            k
+            for k in ("model", "optimizer", "scheduler", "state")
+            if not isinstance(payload, dict) or k not in payload
+        ]
+        if missing:
+            raise ValueError(
+                f"{self.run.last_state}: not an mmib training checkpoint (no {', '.join(missing)})"
+            )
         model.load_state_dict(payload["model"])
         optimizer.load_state_dict(payload["optimizer"])
         scheduler.load_state_dict(payload["scheduler"])
