@@ -10,6 +10,7 @@ import shutil
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -331,3 +332,37 @@ def test_processes_flag_relaunches_under_torchrun(still_encoder, synth_ner, tmp_
     )
     assert done.returncode == 0, done.stderr[-3000:]
     assert json.loads((tmp_path / "run" / "summary.json").read_text())["hardware"]["processes"] == 2
+
+
+@pytest.mark.slow
+def test_a_stalled_process_fails_the_others_within_the_timeout(tmp_path):
+    """One of two processes stops answering: the other leaves its collective after dist_timeout_minutes
+    (here 3 s) with an error, instead of gloo's default 30 minutes."""
+    script = tmp_path / "stall.py"
+    script.write_text(
+        textwrap.dedent(
+            """
+            import time
+            from mmib.training.hardware import make_accelerator
+
+            accelerator = make_accelerator("cpu", "no", dist_timeout_minutes=0.05)
+            if accelerator.process_index == 1:
+                time.sleep(60)  # a node that hangs
+            accelerator.wait_for_everyone()
+            """
+        )
+    )
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node=2",
+        str(script),
+    ]
+    started = time.perf_counter()
+    done = subprocess.run(
+        command, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"}, timeout=120
+    )
+    elapsed = time.perf_counter() - started
+    assert done.returncode != 0 and elapsed < 55, (elapsed, done.stderr[-2000:])

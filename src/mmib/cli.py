@@ -408,6 +408,8 @@ def evaluate(
     typer.echo(format_scores(result))
     if "image_features" in result:
         typer.echo(result["image_features"])
+    if "not_saved" in result:
+        typer.echo(f"warning: {result['not_saved']}", err=True)
 
 
 @models_app.command("assemble-mpnet")

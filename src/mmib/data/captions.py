@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mmib.data.errors import DataFormatError
+from mmib.data.readers import numbered_lines
 
 # A caption given to at least this many different images is taken to describe none of them. The largest
 # honest repeat in the BLIP-2 captions is 13 ("a man in a suit and tie standing at a podium"); the
@@ -92,20 +93,19 @@ class CaptionSet:
         if not path.is_file():
             raise FileNotFoundError(f"{path}: no such caption file")
         captions: dict[str, str] = {}
-        with path.open(encoding="utf-8-sig", errors="strict") as handle:
-            for number, raw in enumerate(handle, start=1):
-                line = raw.rstrip("\r\n")
-                if not line.strip():
-                    continue
-                key, separator, caption = line.partition(SEPARATOR)
-                if not separator or not key.strip():
-                    raise DataFormatError(path, number, "no caption separator", "'<image file> :<caption>'")
-                key = key.strip()
-                if key in captions and captions[key] != caption.strip():
-                    raise DataFormatError(
-                        path, number, f"a second, different caption for {key}", "one caption per image"
-                    )
-                captions[key] = caption.strip()
+        # invalid UTF-8 is a DataFormatError naming its line (numbered_lines)
+        for number, line in numbered_lines(path):
+            if not line.strip():
+                continue
+            key, separator, caption = line.partition(SEPARATOR)
+            if not separator or not key.strip():
+                raise DataFormatError(path, number, "no caption separator", "'<image file> :<caption>'")
+            key = key.strip()
+            if key in captions and captions[key] != caption.strip():
+                raise DataFormatError(
+                    path, number, f"a second, different caption for {key}", "one caption per image"
+                )
+            captions[key] = caption.strip()
         shared = Counter(captions.values())
         reasons = {
             key: reason

@@ -66,8 +66,8 @@ def find_split_files(path: Path) -> dict[str, Path]:
 
 
 def _has_imgid(path: Path) -> bool:
-    with path.open(encoding="utf-8") as handle:
-        return any(line.startswith("IMGID:") for _, line in zip(range(200), handle, strict=False))
+    with path.open("rb") as handle:  # bytes: a bad UTF-8 byte is for the reader to name with its line
+        return any(line.startswith(b"IMGID:") for _, line in zip(range(200), handle, strict=False))
 
 
 def _default_image_root(path: Path) -> Path | None:

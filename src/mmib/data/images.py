@@ -205,7 +205,7 @@ class PostVisuals:
 
 
 def _find_split_dir(parent: Path, split: str) -> Path | None:
-    for alias in SPLIT_ALIASES[split]:
+    for alias in SPLIT_ALIASES.get(split, (split,)):  # a single file is split "all": no split folder
         if (parent / alias).is_dir():
             return parent / alias
     return None
@@ -332,7 +332,7 @@ def audit_crop_mapping(store: ImageStore, indices: set[int], image_ids: set[str]
 def _find_crop_mapping(root: Path, split: str) -> Path | None:
     """``*_<split>_dict.{pth,json}`` in the root or its ``txt/`` folder, any split alias."""
     for folder in (root, root / "txt"):
-        for alias in SPLIT_ALIASES[split]:
+        for alias in SPLIT_ALIASES.get(split, (split,)):  # a single file is split "all": no split folder
             for suffix in (".pth", ".json"):
                 found = sorted(folder.glob(f"*_{alias}_dict{suffix}"))
                 if found:

@@ -32,7 +32,7 @@ class ReadResult:
     skipped: list[SkippedRecord] = field(default_factory=list)
 
 
-def _numbered_lines(path: Path) -> Iterator[tuple[int, str]]:
+def numbered_lines(path: Path) -> Iterator[tuple[int, str]]:
     """Lines without their line ends; a UTF-8 byte-order mark is dropped, invalid UTF-8 names its line."""
     with path.open("rb") as handle:
         for number, raw in enumerate(handle, start=1):
@@ -54,7 +54,7 @@ def _numbered_lines(path: Path) -> Iterator[tuple[int, str]]:
 def _conll_blocks(path: Path) -> Iterator[tuple[int, list[tuple[int, str]]]]:
     """Group non-blank lines into posts; a post also ends where a new ``IMGID:`` line begins."""
     block: list[tuple[int, str]] = []
-    for number, line in _numbered_lines(path):
+    for number, line in numbered_lines(path):
         if not line.strip():
             if block:
                 yield block[0][0], block
@@ -194,7 +194,7 @@ def read_mnre(path: Path | str, *, lenient: bool = False) -> ReadResult:
     path = Path(path)
     result = ReadResult(path)
     index = -1
-    for number, line in _numbered_lines(path):
+    for number, line in numbered_lines(path):
         if not line.strip():
             continue
         index += 1
@@ -212,7 +212,7 @@ def read_mnre(path: Path | str, *, lenient: bool = False) -> ReadResult:
 
 def sniff_format(path: Path | str) -> str:
     """``"mre"`` if the first non-blank line is a dict literal, else ``"ner"`` (CoNLL)."""
-    for _, line in _numbered_lines(Path(path)):
+    for _, line in numbered_lines(Path(path)):
         if line.strip():
             return "mre" if line.lstrip().startswith("{") else "ner"
     return "ner"

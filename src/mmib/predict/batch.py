@@ -59,15 +59,25 @@ class InputPost:
 
 
 def _read_jsonl(path: Path, counts: PredictCounts) -> Iterator[InputPost]:
-    with path.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
+    with path.open("rb") as handle:  # line by line: one bad UTF-8 byte costs its own line only
+        for number, raw in enumerate(handle, start=1):
+            where = f"{path}:{number}"
+            try:
+                line = raw.decode("utf-8-sig" if number == 1 else "utf-8")
+            except UnicodeDecodeError as error:
+                counts.skipped.append(
+                    f"{where}: invalid UTF-8 (byte {raw[error.start]:#04x} at column {error.start + 1})"
+                )
+                continue
             if not line.strip():
                 continue
-            where = f"{path}:{number}"
             try:
                 item = json.loads(line)
             except json.JSONDecodeError as error:
                 counts.skipped.append(f"{where}: invalid JSON ({error.msg} at column {error.colno})")
+                continue
+            except (RecursionError, ValueError):  # nested thousands deep, or a number of thousands of digits
+                counts.skipped.append(f"{where}: JSON too deeply nested or with an unreadable number")
                 continue
             if not isinstance(item, dict) or not isinstance(item.get("text"), str):
                 counts.skipped.append(f'{where}: expected an object with a string "text" field')
@@ -125,9 +135,9 @@ def _read_conll_posts(path: Path, counts: PredictCounts) -> Iterator[InputPost]:
 
 def read_posts(path: Path, counts: PredictCounts) -> Iterator[InputPost]:
     """JSON lines (.jsonl/.json) or CoNLL (anything else whose first line is not JSON)."""
-    with path.open(encoding="utf-8") as handle:
+    with path.open("rb") as handle:
         first = handle.readline().lstrip()
-    if path.suffix in (".jsonl", ".json") or first.startswith("{"):
+    if path.suffix in (".jsonl", ".json") or first.lstrip(b"\xef\xbb\xbf").startswith(b"{"):
         return _read_jsonl(path, counts)
     return _read_conll_posts(path, counts)
 

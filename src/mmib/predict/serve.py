@@ -106,7 +106,9 @@ async def parse_json(body: bytes, image_limit: int) -> tuple[dict, object]:
     except RecursionError:  # JSON nested thousands deep
         raise HTTPException(422, f"the JSON body is nested too deeply; {HOW_TO_SEND}") from None
     except ValueError as error:  # an integer of more digits than Python converts (int_max_str_digits)
-        raise HTTPException(422, f"the JSON body holds an unreadable number ({error}); {HOW_TO_SEND}") from None
+        raise HTTPException(
+            422, f"the JSON body holds an unreadable number ({error}); {HOW_TO_SEND}"
+        ) from None
     if not isinstance(fields, dict):
         raise HTTPException(422, f"the JSON body must be an object; {HOW_TO_SEND}")
     picture = None

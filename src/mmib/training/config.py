@@ -59,6 +59,7 @@ class TrainConfig:
     device: str = "auto"  # auto (CUDA, then MPS, then CPU), cpu, cuda, mps
     precision: str = "no"  # no (fp32), bf16, fp16 (GPU only)
     grad_accum: int = 1  # micro-batches per optimiser step and process (memory, not the recipe)
+    dist_timeout_minutes: float = 10.0  # several processes: how long one waits for a stalled peer, then fails
     log_every: int = 50  # without a terminal (logs), a progress line every N training steps (0: none)
     # Also score the test split after every epoch into metrics.jsonl ("test_each_epoch"): never read for
     # selection or early stopping (dev alone decides), only to measure what selecting on test, as the
@@ -91,6 +92,7 @@ class TrainConfig:
                 "at least 1",
             ),
             ("threads", self.threads is None or self.threads >= 1, "at least 1"),
+            ("dist_timeout_minutes", self.dist_timeout_minutes > 0, "above 0"),
             ("log_every", self.log_every >= 0, "0 (no lines) or more"),
         )
         for name, ok, expected in checks:

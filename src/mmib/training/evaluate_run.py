@@ -57,13 +57,18 @@ def evaluate_run(
     predictions = predict_split(opened.model, opened.collator, opened.prepared, opened.train.eval_batch_size)
     scores = score(config.task, opened.prepared.records, predictions)
     run = RunFolder(opened.run_dir)
-    write_predictions(config.task, opened.prepared.records, predictions, run.predictions(split, config.task))
     result = {"split": split, "variant": config.variant, "scores": scores}
     if opened.cache is not None:
         result["image_features"] = str(opened.cache.counts)
     if opened.captions is not None:
         result["captions"] = opened.captions.counts[split].line(split)
-    run.write_json(run.scores(split), result)
+    try:  # a read-only run folder (shared, archived) still gets its scores printed
+        write_predictions(
+            config.task, opened.prepared.records, predictions, run.predictions(split, config.task)
+        )
+        run.write_json(run.scores(split), result)
+    except OSError as error:
+        result["not_saved"] = f"{run}: predictions and scores not saved ({error.strerror or error})"
     return result
 
 

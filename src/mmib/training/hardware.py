@@ -39,12 +39,14 @@ class Hardware:
         return dict(vars(self))
 
 
-def make_accelerator(device: str = "auto", precision: str = "no"):
+def make_accelerator(device: str = "auto", precision: str = "no", dist_timeout_minutes: float = 10.0):
     """An Accelerator on the asked device (``auto``: CUDA, then MPS, then CPU) with the asked precision.
 
     fp16 needs a GPU (it uses a gradient scaler); bf16 also runs on CPUs (autocast only)."""
+    from datetime import timedelta
+
     from accelerate import Accelerator
-    from accelerate.utils import DistributedDataParallelKwargs
+    from accelerate.utils import DistributedDataParallelKwargs, InitProcessGroupKwargs
 
     if device not in DEVICES:
         raise ValueError(f"device must be one of {', '.join(DEVICES)}, not {device!r}")
@@ -59,8 +61,11 @@ def make_accelerator(device: str = "auto", precision: str = "no"):
         raise ValueError("--precision fp16 needs a GPU; on a CPU use bf16 or no")
     # Ablations switch parts of the model off (no L_rr, no L_ar, text-only): unused parameters are normal.
     ddp = DistributedDataParallelKwargs(find_unused_parameters=True)
+    # A stalled or dead process makes the others wait in a collective until this timeout, not gloo's and
+    # NCCL's default of 30 minutes; then they fail with the process group's error instead of hanging.
+    group = InitProcessGroupKwargs(timeout=timedelta(minutes=dist_timeout_minutes))
     _forget_earlier_settings()
-    return Accelerator(cpu=cpu, mixed_precision=precision, kwargs_handlers=[ddp])
+    return Accelerator(cpu=cpu, mixed_precision=precision, kwargs_handlers=[ddp, group])
 
 
 def _forget_earlier_settings() -> None:

@@ -195,7 +195,9 @@ class Trainer:
             torch.set_num_threads(train.threads)
         if train.grad_accum < 1:
             raise ValueError(f"grad_accum must be at least 1, not {train.grad_accum}")
-        accelerator = self.accelerator = make_accelerator(train.device, train.precision)
+        accelerator = self.accelerator = make_accelerator(
+            train.device, train.precision, train.dist_timeout_minutes
+        )
         main = accelerator.is_main_process
         dataset = load_dataset(train.data, image_root=train.images)
         for split in self._splits():

@@ -1,0 +1,67 @@
+"""A user mistake is one line naming the file and line, never a traceback, never a lost record: bad bytes in
+input files, a single split file, a read-only run folder."""
+
+from __future__ import annotations
+
+import pytest
+from typer.testing import CliRunner
+
+from mmib.cli import app
+from mmib.data.captions import CaptionSet
+from mmib.data.errors import DataFormatError
+from mmib.predict.batch import PredictCounts, read_posts
+
+
+def test_a_bad_utf8_byte_in_a_caption_file_names_its_line(tmp_path):
+    path = tmp_path / "captions.txt"
+    path.write_bytes("1.jpg :a dog\n2.jpg :a caf\u00e9\n".encode() + b"3.jpg :bad \xff byte\n")
+    with pytest.raises(DataFormatError, match=r"captions\.txt:3: invalid UTF-8 \(byte 0xff at column 12\)"):
+        CaptionSet.read(path)
+
+
+def test_a_bad_utf8_byte_in_a_conll_file_names_its_line(tmp_path):
+    (tmp_path / "train.txt").write_bytes(b"IMGID:1\nKobe\tB-PER\n\nIMGID:2\nLA\xffkers\tB-ORG\n")
+    for split in ("dev", "test"):
+        (tmp_path / f"{split}.txt").write_text("IMGID:3\nx\tO\n")
+    result = CliRunner().invoke(app, ["data", "check", str(tmp_path)])
+    assert result.exit_code == 2 and "train.txt:5: invalid UTF-8" in result.output, result.output
+
+
+def test_a_bad_utf8_line_in_predict_input_is_skipped_and_the_rest_read(tmp_path):
+    path = tmp_path / "posts.jsonl"
+    path.write_bytes(
+        b'{"id": 1, "text": "fine"}\n{"id": 2, "text": "bad \xc3"}\n{"id": 3, "text": "also fine"}\n'
+    )
+    counts = PredictCounts()
+    posts = list(read_posts(path, counts))
+    assert [p.post_id for p in posts] == [1, 3]
+    assert counts.skipped == [f"{path}:2: invalid UTF-8 (byte 0xc3 at column 24)"]
+
+
+def test_deeply_nested_and_huge_number_predict_lines_are_skipped(tmp_path):
+    path = tmp_path / "posts.jsonl"
+    nested = '{"id": 1, "text": ' + "[" * 5000 + "]" * 5000 + "}"
+    path.write_text(nested + "\n" + '{"id": ' + "9" * 5000 + ', "text": "x"}\n{"id": 3, "text": "ok"}\n')
+    counts = PredictCounts()
+    assert [p.post_id for p in read_posts(path, counts)] == [3]
+    assert [s.split(": ", 1)[0] for s in counts.skipped] == [f"{path}:1", f"{path}:2"]
+
+
+def test_data_check_on_one_split_file_beside_images(synth_ner):
+    result = CliRunner().invoke(app, ["data", "check", str(synth_ner / "test.txt")])
+    assert result.exit_code in (0, 1) and "every record is well-formed" in result.output, result.output
+
+
+@pytest.mark.slow
+def test_evaluate_on_a_run_folder_it_cannot_write_still_prints_the_scores(tiny_ner_run, monkeypatch):
+    import mmib.training.evaluate_run as evaluate_run
+
+    def refuse(*_args, **_kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(evaluate_run, "write_predictions", refuse)
+    result = CliRunner().invoke(app, ["evaluate", str(tiny_ner_run), "--split", "dev"])
+    assert result.exit_code == 0, result.output
+    assert (
+        " micro " in result.output and "predictions and scores not saved (Permission denied)" in result.output
+    )
