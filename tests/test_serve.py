@@ -261,3 +261,65 @@ def test_concurrent_requests_are_batched_and_equal_single_predictions(extractor)
     started = time.perf_counter()
     asyncio.run(alone())
     assert batcher.batches == [8, 1] and time.perf_counter() - started < 2.0
+
+
+def _one_bit_png(side: int) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("1", (side, side)).save(buffer, format="PNG", optimize=True)
+    return buffer.getvalue()
+
+
+@pytest.mark.slow
+def test_hostile_small_images_stay_within_the_pixel_budget_and_info_stays_fast(extractor):
+    """Eight small PNGs that each decode to 9 Mpx, sent at once: at most the budget (here one image's
+    pixels) is decoded at a time, and /info answers while they are in flight."""
+    import httpx
+
+    app = create_app(extractor, max_upload_bytes=200_000, max_pixels_in_flight=10_000_000)
+    payload = _one_bit_png(3000)
+    assert len(payload) < 20_000
+
+    async def attack() -> tuple[list[int], float]:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://mmib") as client:
+            posts = [
+                client.post(
+                    "/predict",
+                    data={"text": "Fezai met Tifeele"},
+                    files={"image": ("x.png", payload, "image/png")},
+                )
+                for _ in range(8)
+            ]
+            started = asyncio.get_running_loop().time()
+            tasks = [asyncio.ensure_future(p) for p in posts]
+            await asyncio.sleep(0.05)
+            info_started = asyncio.get_running_loop().time()
+            info = await client.get("/info")
+            info_seconds = asyncio.get_running_loop().time() - info_started
+            assert info.status_code == 200 and started
+            answers = await asyncio.gather(*tasks)
+            return [a.status_code for a in answers], info_seconds
+
+    import asyncio
+
+    statuses, info_seconds = asyncio.run(attack())
+    assert statuses == [200] * 8
+    assert app.state.pixel_budget.peak <= 10_000_000 and app.state.pixel_budget.in_flight == 0
+    assert info_seconds < 0.5, info_seconds
+
+
+def test_pixel_budget_admits_what_fits_and_one_request_alone():
+    from mmib.predict.serve import PixelBudget
+
+    budget = PixelBudget(100)
+    budget.reserve(60)
+    waiting = threading.Thread(target=budget.reserve, args=(60,), daemon=True)
+    waiting.start()
+    waiting.join(0.2)
+    assert waiting.is_alive() and budget.in_flight == 60  # 120 > 100: it waits
+    budget.release(60)
+    waiting.join(2)
+    assert not waiting.is_alive() and budget.in_flight == 60
+    budget.release(60)
+    budget.reserve(500)  # alone in flight, larger than the budget: admitted
+    assert budget.in_flight == 500 and budget.peak == 500

@@ -14,6 +14,12 @@ the text.
 Concurrent requests are batched: each waits at most ``max_wait_ms`` for others to join it, and up to
 ``batch_size`` posts go through the networks together (the offline batch path, :meth:`Extractor.analyze_many`),
 so eight clients get close to the offline batched rate instead of one post at a time.
+
+Images are decoded off the event loop, by a pool of two threads, under a budget of decoded pixels in flight
+(:class:`PixelBudget`, ``max_pixels_in_flight``): an upload's size is read from its header, and its decoding
+waits until the pixels decoded and not yet predicted leave room for it. So a small file that decodes to a
+huge image (a 10 KB PNG of 9400 x 9400 one-bit pixels) costs at most the budget at RGB, 3 bytes a pixel,
+however many arrive at once, and ``GET /info`` never waits behind a decode.
 """
 
 from __future__ import annotations
@@ -21,12 +27,13 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import io
 import json
 import queue
 import threading
 import time
 from collections.abc import AsyncGenerator
-from concurrent.futures import Future
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from importlib import resources
@@ -34,10 +41,11 @@ from urllib.parse import parse_qsl
 
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import HTMLResponse
+from PIL import Image, UnidentifiedImageError
 from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 
-from mmib.data.images import ImageUnreadable, decode_image
+from mmib.data.images import DEFAULT_MAX_PIXELS, ImageUnreadable, decode_image
 from mmib.predict.extractor import Extractor, InputError, PostPrediction, check_caption, check_text
 
 IMAGE_TYPES = {"image/jpeg", "image/png", "image/gif", "image/webp", "image/bmp", "image/tiff"}
@@ -59,6 +67,31 @@ class PostRequest:
     head: str | None = None
     tail: str | None = None
     notes: list[str] = field(default_factory=list)
+    pixels: int = 0  # of the decoded picture, held in the PixelBudget until the prediction is done
+
+
+class PixelBudget:
+    """Decoded pixels in flight, at most ``limit``: :meth:`reserve` blocks (in a decoding thread, never the
+    event loop) until the request fits, :meth:`release` frees it once its prediction is done. A request
+    alone in flight is always admitted, so an image below the per-image limit never waits forever."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.in_flight = 0
+        self.peak = 0  # the most pixels held at once (tests, the benchmark)
+        self._condition = threading.Condition()
+
+    def reserve(self, pixels: int) -> None:
+        with self._condition:
+            self._condition.wait_for(lambda: self.in_flight == 0 or self.in_flight + pixels <= self.limit)
+            self.in_flight += pixels
+            self.peak = max(self.peak, self.in_flight)
+
+    def release(self, pixels: int) -> None:
+        if pixels:
+            with self._condition:
+                self.in_flight -= pixels
+                self._condition.notify_all()
 
 
 async def read_capped(request: Request, limit: int) -> bytes:
@@ -75,7 +108,15 @@ async def read_capped(request: Request, limit: int) -> bytes:
     return bytes(body)
 
 
-def decode_picture(data: bytes, name: str, content_type: str | None, limit: int):
+@dataclass
+class Upload:
+    """An image upload, checked for type and size but not yet decoded."""
+
+    data: bytes
+    name: str
+
+
+def check_upload(data: bytes, name: str, content_type: str | None, limit: int) -> Upload:
     if content_type is not None and content_type not in IMAGE_TYPES:
         raise HTTPException(
             415,
@@ -85,10 +126,28 @@ def decode_picture(data: bytes, name: str, content_type: str | None, limit: int)
         raise HTTPException(415, f"{name!r} is empty")
     if len(data) > limit:
         raise HTTPException(413, f"image upload is larger than the {limit / 2**20:.1f} MB limit")
+    return Upload(data, name)
+
+
+def decode_within(upload: Upload, budget: PixelBudget) -> tuple[object, int]:
+    """(image, pixels reserved): the header's size is reserved in ``budget`` before a pixel is decoded (in
+    a decoding thread). Raises HTTPException(415) for what is not a readable image, reserving nothing."""
     try:
-        return decode_image(data)
+        with Image.open(io.BytesIO(upload.data)) as header:
+            pixels = header.width * header.height
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError):
+        pixels = 0  # decode_image says why below
+    if pixels > DEFAULT_MAX_PIXELS:
+        pixels = 0  # refused by decode_image, never decoded
+    budget.reserve(pixels)
+    try:
+        return decode_image(upload.data), pixels
     except ImageUnreadable as error:
-        raise HTTPException(415, f"{name!r} is not a readable image: {error.reason}") from None
+        budget.release(pixels)
+        raise HTTPException(415, f"{upload.name!r} is not a readable image: {error.reason}") from None
+    except BaseException:
+        budget.release(pixels)
+        raise
 
 
 def optional_string(fields: dict, key: str) -> str | None:
@@ -98,7 +157,7 @@ def optional_string(fields: dict, key: str) -> str | None:
     return value or None
 
 
-async def parse_json(body: bytes, image_limit: int) -> tuple[dict, object]:
+async def parse_json(body: bytes, image_limit: int) -> tuple[dict, Upload | None]:
     try:
         fields = json.loads(body)
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
@@ -118,11 +177,11 @@ async def parse_json(body: bytes, image_limit: int) -> tuple[dict, object]:
             data = base64.b64decode(encoded, validate=True)
         except (binascii.Error, ValueError):
             raise HTTPException(422, f'"image" is not valid base64; {HOW_TO_SEND}') from None
-        picture = decode_picture(data, "image", None, image_limit)
+        picture = check_upload(data, "image", None, image_limit)
     return fields, picture
 
 
-async def parse_multipart(request: Request, body: bytes, image_limit: int) -> tuple[dict, object]:
+async def parse_multipart(request: Request, body: bytes, image_limit: int) -> tuple[dict, Upload | None]:
     async def stream() -> AsyncGenerator[bytes, None]:
         yield body
 
@@ -135,7 +194,7 @@ async def parse_multipart(request: Request, body: bytes, image_limit: int) -> tu
     picture = None
     if isinstance(upload, UploadFile) and upload.filename:
         data = await upload.read()
-        picture = decode_picture(data, upload.filename, upload.content_type, image_limit)
+        picture = check_upload(data, upload.filename, upload.content_type, image_limit)
     return fields, picture
 
 
@@ -221,13 +280,21 @@ class MicroBatcher:
 
 
 def create_app(
-    extractor: Extractor, max_upload_bytes: int = 10 * 2**20, batch_size: int = 16, max_wait_ms: float = 50.0
+    extractor: Extractor,
+    max_upload_bytes: int = 10 * 2**20,
+    batch_size: int = 16,
+    max_wait_ms: float = 50.0,
+    max_pixels_in_flight: int = DEFAULT_MAX_PIXELS + 10_000_000,
 ) -> FastAPI:
+    """The app. ``max_pixels_in_flight``: decoded pixels held at once (default: one image at the per-image
+    limit plus 10 Mpx, about 0.3 GB at RGB)."""
     app = FastAPI(title="mmib", description="Multimodal entity and relation extraction (MMIB)")
     config = extractor.config
     page = resources.files("mmib.predict").joinpath("static/index.html").read_text(encoding="utf-8")
     batcher = MicroBatcher(extractor, batch_size, max_wait_ms / 1000)
     app.state.batcher = batcher
+    budget = app.state.pixel_budget = PixelBudget(max_pixels_in_flight)
+    decoding = ThreadPoolExecutor(max_workers=2, thread_name_prefix="mmib-serve-decode")
     body_limit = max_upload_bytes * 4 // 3 + 4 + TEXT_ROOM  # base64 in JSON is 4/3 of the image
 
     @app.get("/", response_class=HTMLResponse)
@@ -277,9 +344,12 @@ def create_app(
             caption = check_caption(fields.get("caption"))
         except InputError as error:
             raise HTTPException(422, str(error)) from None
-        post = PostRequest(
-            text, tokens, picture, caption, optional_string(fields, "head"), optional_string(fields, "tail")
-        )
+        head, tail = optional_string(fields, "head"), optional_string(fields, "tail")
+        post = PostRequest(text, tokens, None, caption, head, tail)
+        if picture is not None:  # decoded last, off the event loop, once everything else is known good
+            loop = asyncio.get_running_loop()
+            post.picture, post.pixels = await loop.run_in_executor(decoding, decode_within, picture, budget)
+        picture = post.picture
         if picture is not None and (config.text_only or config.image_source != "pixels"):
             post.notes.append("this run does not read pixels: the image was not used")
         elif picture is not None and extractor.detector is None:
@@ -298,8 +368,12 @@ def create_app(
                 result = await future
         except InputError as error:
             raise HTTPException(422, str(error)) from None
+        finally:
+            image_size = list(post.picture.size) if post.picture is not None else None
+            post.picture = None
+            budget.release(post.pixels)
         body = result.as_dict()
-        body["image_size"] = list(post.picture.size) if post.picture is not None else None
+        body["image_size"] = image_size
         body["notes"] = post.notes
         return body
 
