@@ -156,7 +156,13 @@ def load_crop_mapping(path: Path) -> dict[str | int, list[str]]:
         )
     if raw and all(isinstance(k, str) and k.isdigit() for k in raw):
         raw = {int(k): v for k, v in raw.items()}
-    return {k: [str(name) for name in v] for k, v in raw.items()}
+    for key, names in raw.items():  # a string would read as crops named by its letters; a number as nothing
+        if not isinstance(names, list | tuple) or not all(isinstance(n, str) for n in names):
+            raise ValueError(
+                f"{path}: the crops of key {key!r} are {type(names).__name__} {str(names)[:40]!r}, "
+                "expected a list of crop file names"
+            )
+    return {k: list(v) for k, v in raw.items()}
 
 
 @dataclass

@@ -155,7 +155,8 @@ def _parse_entity(path: Path, number: int, record: dict, key: str, n_tokens: int
 def _parse_mre_line(path: Path, number: int, line: str) -> ReInstance:
     try:
         record = ast.literal_eval(line)
-    except (ValueError, SyntaxError) as error:
+    # TypeError: a literal that is no value ({[1]: 2}); RecursionError/MemoryError: nested thousands deep
+    except (ValueError, SyntaxError, TypeError, RecursionError, MemoryError) as error:
         raise DataFormatError(
             path, number, f"not a Python dict literal ({error.__class__.__name__})", _MRE_EXPECTED
         ) from None
