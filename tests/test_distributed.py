@@ -366,3 +366,14 @@ def test_a_stalled_process_fails_the_others_within_the_timeout(tmp_path):
     )
     elapsed = time.perf_counter() - started
     assert done.returncode != 0 and elapsed < 55, (elapsed, done.stderr[-2000:])
+
+
+def test_a_launch_that_asked_for_processes_and_got_one_stops():
+    from mmib.training.hardware import refuse_a_lost_launch
+
+    simple = {"ACCELERATE_USE_CPU": "True", "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": "29500"}
+    with pytest.raises(ValueError, match="asked for several processes but started one"):
+        refuse_a_lost_launch(1, simple)
+    refuse_a_lost_launch(2, {**simple, "WORLD_SIZE": "2"})  # a real two-process launch
+    refuse_a_lost_launch(1, {"ACCELERATE_USE_CPU": "True"})  # accelerate launch of one process
+    refuse_a_lost_launch(1, {})  # plain python

@@ -104,3 +104,16 @@ def test_a_lone_surrogate_skips_its_post_with_file_and_line(tmp_path):
         f"{posts}:2: text holds a lone surrogate U+D800 at character 2 (not valid Unicode)"
     ]
     assert [r["id"] for r in read_done(output)] == [0, 2]
+
+
+def test_an_over_long_or_nul_image_name_is_predicted_from_its_text(tmp_path):
+    path = tmp_path / "posts.jsonl"
+    path.write_text(
+        json.dumps({"id": 1, "text": "one", "image": "x" * 300 + ".jpg"})
+        + "\n"
+        + json.dumps({"id": 2, "text": "two", "image": "a\u0000b.jpg"})
+        + "\n"
+    )
+    output = tmp_path / "out.jsonl"
+    counts = predict_file(EchoExtractor(), path, output, tmp_path, progress=False)
+    assert counts.written == 2 and counts.image_missing == 2 and not counts.skipped

@@ -225,12 +225,18 @@ def _resolve_image(post: InputPost, images: Path | None) -> tuple[Path | None, s
     containment rule of :func:`mmib.data.images.inside`); a name outside it reads exactly like a missing file."""
     if post.image is None:
         return None, None
+    if "\0" in post.image:  # no file has such a name
+        return None, f"{post.where}: image {post.image[:60]!r} {NOT_FOUND}; predicted from the text"
     path = (
         (Path(post.image) if post.image.strip() else None) if images is None else inside(images, post.image)
     )
-    if path is not None and path.is_file():
+    try:
+        found = path is not None and path.is_file()
+    except OSError:  # a name too long for the file system
+        found = False
+    if found:
         return path, None
-    return None, f"{post.where}: image {post.image!r} {NOT_FOUND}; predicted from the text"
+    return None, f"{post.where}: image {post.image[:60]!r} {NOT_FOUND}; predicted from the text"
 
 
 @dataclass

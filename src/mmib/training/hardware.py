@@ -65,7 +65,22 @@ def make_accelerator(device: str = "auto", precision: str = "no", dist_timeout_m
     # NCCL's default of 30 minutes; then they fail with the process group's error instead of hanging.
     group = InitProcessGroupKwargs(timeout=timedelta(minutes=dist_timeout_minutes))
     _forget_earlier_settings()
-    return Accelerator(cpu=cpu, mixed_precision=precision, kwargs_handlers=[ddp, group])
+    accelerator = Accelerator(cpu=cpu, mixed_precision=precision, kwargs_handlers=[ddp, group])
+    refuse_a_lost_launch(accelerator.num_processes)
+    return accelerator
+
+
+def refuse_a_lost_launch(processes: int, environment: dict | None = None) -> None:
+    """``accelerate launch --num_processes N`` without ``--multi_gpu`` (or a config that says so) starts one
+    plain process: its simple launcher sets MASTER_ADDR for the N processes it then never starts. Training on
+    would silently give a one-process run where N were asked for."""
+    environment = os.environ if environment is None else environment
+    launched_simply = "ACCELERATE_USE_CPU" in environment and "MASTER_ADDR" in environment
+    if processes == 1 and launched_simply and "WORLD_SIZE" not in environment:
+        raise ValueError(
+            "accelerate launch asked for several processes but started one (its simple launcher): add "
+            "--multi_gpu (on a CPU it means several processes), or use torchrun or mmib train --processes N"
+        )
 
 
 def _forget_earlier_settings() -> None:
