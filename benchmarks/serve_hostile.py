@@ -42,6 +42,13 @@ def untrained_run(folder: Path) -> Path:
     config = MMIBConfig(task="ner", labels=["O", "B-PER", "I-PER"])
     model, tokenizer = build_model(config)
     model.save_pretrained(folder, tokenizer)
+    # the baseline's MMIBConfig predates the caption settings; without them this checkout reads the values
+    # that run folders saved before them always had, so both sides serve the same model
+    saved = folder / "model_config.json"
+    values = json.loads(saved.read_text())
+    for key in ("caption_max_tokens", "caption_extends_window"):
+        values.pop(key)
+    saved.write_text(json.dumps(values, indent=2))
     return folder
 
 
@@ -68,6 +75,8 @@ def attack(source: Path, run: Path, payload: bytes, uploads: int) -> dict:
     base = f"http://127.0.0.1:{port}"
     try:
         for _ in range(600):
+            if server.poll() is not None:
+                raise SystemExit(f"{source}: mmib serve exited: {server.stderr.read().decode()[-2000:]}")
             try:
                 httpx.get(f"{base}/info", timeout=1.0)
                 break
@@ -137,8 +146,15 @@ def main() -> None:
         finally:
             subprocess.run(["git", "worktree", "remove", "--force", str(tree)], cwd=ROOT, check=False)
             shutil.rmtree(tree, ignore_errors=True)
+    import inspect
+
+    from mmib.predict.serve import create_app
+
+    budget = inspect.signature(create_app).parameters["max_pixels_in_flight"].default
     result = {
         "uploads": args.uploads,
+        "this_checkout_pixel_budget": budget,
+        "this_checkout_pixel_budget_rgb_mb": round(3 * budget / 2**20, 1),
         "image": f"{args.side} x {args.side} one-bit PNG, {len(payload)} bytes",
         "sides": measured,
         "command": " ".join(["python", *sys.argv]),

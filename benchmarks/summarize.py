@@ -398,6 +398,29 @@ def protocol_gap_rows() -> list[str]:
     return lines
 
 
+def serve_hostile_rows() -> list[str]:
+    """mmib serve under hostile images, this checkout against a baseline commit (benchmarks/serve_hostile.py)."""
+    result = _load("serve_hostile")
+    if result is None:
+        return []
+    lines = [
+        f"`mmib serve` under {result['uploads']} concurrent uploads of a {result['image']} (decodes to "
+        f"{result['image'].split(' one-bit')[0]} pixels; this checkout holds at most "
+        f"{result['this_checkout_pixel_budget'] / 1e6:.1f} Mpx, {result['this_checkout_pixel_budget_rgb_mb']} MB "
+        "at RGB, of decoded images at once):",
+        "",
+        "| server | answers | seconds for all | idle RSS MB | peak RSS MB | slowest GET /info s | /info requests |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for side, found in result["sides"].items():
+        answers = ", ".join(f"{found['statuses'].count(c)} x {c}" for c in sorted(set(found["statuses"])))
+        lines.append(
+            f"| {side} | {answers} | {found['seconds']} | {found['idle_rss_mb']:.0f} | {found['peak_rss_mb']:.0f} | "
+            f"{found['info_seconds_max']} | {found['info_requests']} |"
+        )
+    return lines
+
+
 def throughput_rows() -> list[str]:
     result = _load("throughput")
     if result is None:
@@ -778,6 +801,7 @@ def block() -> str:
         latency_rows(),
         int8_rows(),
         serving_rows(),
+        serve_hostile_rows(),
         scaling_rows(),
         reproducibility_rows(),
         findings(),
