@@ -37,14 +37,14 @@ def hostile_png(side: int) -> bytes:
 
 def untrained_run(folder: Path) -> Path:
     from mmib.model import MMIBConfig
-    from mmib.model.run_folder import build_model
+    from mmib.model.run_folder import RunFolder, build_model
 
     config = MMIBConfig(task="ner", labels=["O", "B-PER", "I-PER"])
     model, tokenizer = build_model(config)
     model.save_pretrained(folder, tokenizer)
     # the baseline's MMIBConfig predates the caption settings; without them this checkout reads the values
     # that run folders saved before them always had, so both sides serve the same model
-    saved = folder / "model_config.json"
+    saved = RunFolder(folder).model_config
     values = json.loads(saved.read_text())
     for key in ("caption_max_tokens", "caption_extends_window"):
         values.pop(key)

@@ -181,9 +181,9 @@ def test_feature_cache_writes_shards_as_it_goes(tmp_path):
     encoder = build_image_encoder("random-cnn")
     cache = ImageFeatureCache(encoder, tmp_path / "cache", batch_size=2, shard_size=2)
     first = cache.features(paths, progress=False)
-    shards = sorted((tmp_path / "cache" / encoder.name).glob("shard-*.safetensors"))
+    shards = sorted(cache.folder.glob("shard-*.safetensors"))
     assert len(shards) == 3  # 2 + 2 + 1: a killed run would have kept the finished shards
-    assert not list((tmp_path / "cache" / encoder.name).glob("*.partial"))
+    assert not list(cache.folder.glob("*.partial"))
     reread = ImageFeatureCache(encoder, tmp_path / "cache").features(paths, progress=False)
     for path in paths:
         assert torch.equal(first[path], reread[path])

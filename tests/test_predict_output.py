@@ -117,3 +117,14 @@ def test_an_over_long_or_nul_image_name_is_predicted_from_its_text(tmp_path):
     output = tmp_path / "out.jsonl"
     counts = predict_file(EchoExtractor(), path, output, tmp_path, progress=False)
     assert counts.written == 2 and counts.image_missing == 2 and not counts.skipped
+
+
+def test_an_output_cut_inside_a_multibyte_character_resumes(tmp_path):
+    posts = _posts(tmp_path, ["one", "twö"])
+    output = tmp_path / "out.jsonl"
+    predict_file(EchoExtractor(), posts, output, progress=False)
+    whole = output.read_bytes()
+    cut = whole[: whole.rindex("ö".encode()) + 1]  # a kill between the two bytes of ö
+    output.write_bytes(cut)
+    counts = predict_file(EchoExtractor(), posts, output, progress=False)
+    assert counts.already_done == 1 and counts.written == 1 and output.read_bytes() == whole

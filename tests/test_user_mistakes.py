@@ -3,6 +3,8 @@ input files, a single split file, a read-only run folder."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from typer.testing import CliRunner
 
@@ -65,3 +67,30 @@ def test_evaluate_on_a_run_folder_it_cannot_write_still_prints_the_scores(tiny_n
     assert (
         " micro " in result.output and "predictions and scores not saved (Permission denied)" in result.output
     )
+
+
+@pytest.mark.parametrize(
+    ("mapping", "message"),
+    [
+        ({"0": 5}, "the crops of key 0 are int"),
+        ({"0": "crop.png"}, "the crops of key 0 are str 'crop.png'"),
+        (["a", "b"], "crop mapping is a list"),
+    ],
+)
+def test_crop_maps_of_the_wrong_shape_say_so(tmp_path, mapping, message):
+    from mmib.data.images import load_crop_mapping
+
+    path = tmp_path / "mre_train_dict.json"
+    path.write_text(json.dumps(mapping))
+    with pytest.raises(ValueError, match=message):
+        load_crop_mapping(path)
+
+
+@pytest.mark.parametrize("line", ["{[1]: 2}", "{'token': " + "[" * 3000 + "]" * 3000 + "}"])
+def test_mnre_literals_that_are_no_records_name_their_line(tmp_path, line):
+    from mmib.data.readers import read_mnre
+
+    path = tmp_path / "train.txt"
+    path.write_text(line + "\n")
+    with pytest.raises(DataFormatError, match=r"train\.txt:1: not a Python dict literal"):
+        read_mnre(path)

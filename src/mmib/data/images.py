@@ -154,7 +154,7 @@ def load_crop_mapping(path: Path) -> dict[str | int, list[str]]:
         raise ValueError(
             f"{path}: crop mapping is a {type(raw).__name__}, expected a dict key -> [crop names]"
         )
-    if raw and all(isinstance(k, str) and k.isdigit() for k in raw):
+    if raw and all(isinstance(k, str) and k.isascii() and k.isdigit() for k in raw):  # not "²"
         raw = {int(k): v for k, v in raw.items()}
     for key, names in raw.items():  # a string would read as crops named by its letters; a number as nothing
         if not isinstance(names, list | tuple) or not all(isinstance(n, str) for n in names):

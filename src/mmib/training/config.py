@@ -88,8 +88,8 @@ class TrainConfig:
             ),
             (
                 "stop_after_epochs",
-                self.stop_after_epochs is None or self.stop_after_epochs >= 1,
-                "at least 1",
+                self.stop_after_epochs is None or self.stop_after_epochs >= 0,
+                "0 or more",
             ),
             ("threads", self.threads is None or self.threads >= 1, "at least 1"),
             ("dist_timeout_minutes", self.dist_timeout_minutes > 0, "above 0"),
