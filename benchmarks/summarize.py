@@ -154,15 +154,22 @@ def caption_table(bench: str, title: str) -> list[str]:
         if name == "text-only-tuned":
             lines.append(f"| {label} | {len(result['seeds'])} | {test_f1(result)} | | | | {per_type} |")
             continue
-        delta = 100 * (result["test_mean"] - base["test_mean"])
-        both = len(result["seeds"]) > 1 and len(base["seeds"]) > 1
-        band = 200 * max(result["test_std"], base["test_std"]) if both else None
-        verdict = "needs 2+ seeds each" if band is None else ("yes" if abs(delta) > band else "no")
+        delta, band, verdict = against(result, base)
         lines.append(
             f"| {label} | {len(result['seeds'])} | {test_f1(result)} | {delta:+.2f} | "
             f"{'' if band is None else f'{band:.2f}'} | {verdict} | {per_type} |"
         )
     return lines
+
+
+def against(result: dict, base: dict) -> tuple[float, float | None, str]:
+    """A row's test F1 against its baseline's: the difference of means, twice the larger seed std (None
+    below two seeds each) and whether the difference passes that band."""
+    delta = 100 * (result["test_mean"] - base["test_mean"])
+    both = len(result["seeds"]) > 1 and len(base["seeds"]) > 1
+    band = 200 * max(result["test_std"], base["test_std"]) if both else None
+    verdict = "needs 2+ seeds each" if band is None else ("yes" if abs(delta) > band else "no")
+    return delta, band, verdict
 
 
 def _type_mean(result: dict, kind: str) -> float:
@@ -356,10 +363,7 @@ def mnre_caption_rows() -> list[str]:
                 f"| {label} | - | {len(result['seeds'])} | {test_f1(result)} | {dev} | | | | {best_epochs(result)} |"
             )
             continue
-        delta = 100 * (result["test_mean"] - base["test_mean"])
-        both = len(result["seeds"]) > 1 and len(base["seeds"]) > 1
-        band = 200 * max(result["test_std"], base["test_std"]) if both else None
-        verdict = "needs 2+ seeds each" if band is None else ("yes" if abs(delta) > band else "no")
+        delta, band, verdict = against(result, base)
         lines.append(
             f"| {label} | {captioner} | {len(result['seeds'])} | {test_f1(result)} | {dev} | {delta:+.2f} | "
             f"{'' if band is None else f'{band:.2f}'} | {verdict} | {best_epochs(result)} |"
