@@ -67,7 +67,9 @@ def test_hub_encoder_features_are_cached_under_a_flat_folder(tiny_resnet, tmp_pa
     cache = ImageFeatureCache(encoder, tmp_path)
     first = cache.features([sample_image], progress=False)[sample_image]
     folder = cache.folder.name  # the name, flat, and the weights' fingerprint
-    assert folder.startswith("microsoft--resnet-50--") and (tmp_path / folder).is_dir() and first.shape == (16,)
+    assert (
+        folder.startswith("microsoft--resnet-50--") and (tmp_path / folder).is_dir() and first.shape == (16,)
+    )
     again = ImageFeatureCache(encoder, tmp_path)
     assert torch.equal(again.features([sample_image], progress=False)[sample_image], first)
     assert again.counts.from_cache == 1

@@ -40,6 +40,10 @@ def test_a_finished_run_is_kept_unless_overwritten(tiny_encoder, synth_ner, tmp_
     with pytest.raises(FileExistsError, match="already holds a training run; --resume continues it"):
         Trainer(settings.with_overrides(seed=6), progress=False).fit()
     assert (run / "best" / "model.safetensors").read_bytes() == before and _epochs(run) == [1]
+    Trainer(settings.with_overrides(seed=6, stop_after_epochs=0), progress=False, overwrite=True).fit()
+    assert (
+        not (run / "last.pt").exists() and not (run / "best" / "model.safetensors").exists()
+    )  # none of the old
     Trainer(settings.with_overrides(seed=6), progress=False, overwrite=True).fit()
     assert (run / "best" / "model.safetensors").read_bytes() != before and _epochs(run) == [1]
 

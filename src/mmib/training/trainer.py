@@ -231,6 +231,8 @@ class Trainer:
         set_seed(train.seed)
         model, tokenizer = build_model(model_config)
         if main and not resume:  # a fresh run, or one restarted because no epoch had finished
+            for stale in (self.run.last_state, self.run.best_weights):  # --overwrite: nothing of the old run
+                stale.unlink(missing_ok=True)  # may be resumed or scored as if it were the new one's
             save_pretrained(model, tokenizer, self.run)
             self.run.write_json(self.run.train_config, train.with_absolute_paths().to_dict())
             self.run.metrics.write_text("")
