@@ -43,6 +43,24 @@ VARIANTS = {
 }
 
 
+# What a result file keeps per seed (seeds accumulate across runs of this script)
+PER_SEED = (
+    "dev",
+    "test",
+    "best_epoch",
+    "epochs_completed",
+    "captions_counts",
+    "train_seconds",
+    "train_samples_per_second",
+    "image_features",
+    "seed_commit",
+    "seed_hardware",
+    "seed_data",
+    "peak_rss_mb_per_seed",
+    "protocol_gap",
+)
+
+
 def captioner_of(captions: str | None) -> str | None:
     """The captioning model of a caption file of ../shared: ``mnre/cogvlm.txt`` -> cogvlm,
     ``blip2/twitter2017.txt`` -> blip2 (files elsewhere: their name)."""
@@ -262,40 +280,14 @@ def main() -> None:
         "captioner": captioner_of(args.captions),
         "variant": args.variant,
         "seeds": args.seeds,
-        "dev": {},
-        "test": {},
-        "best_epoch": {},
-        "epochs_completed": {},
-        "captions_counts": {},
-        "train_seconds": {},
-        "train_samples_per_second": {},
-        "image_features": {},
-        "seed_commit": {},
-        "seed_hardware": {},
-        "seed_data": {},
-        "peak_rss_mb_per_seed": {},
-        "protocol_gap": {},
+        **{key: {} for key in PER_SEED},
     }
     done = {int(seed) for seed in previous.get("test", {})}
     if previous and set(args.seeds) <= done:
         # Nothing to train: leave the file as it is, so that its command and commit stay those of the runs.
         print(f"{args.name}: seeds {args.seeds} already in {target.name}, nothing to train", flush=True)
         return
-    for key in (
-        "dev",
-        "test",
-        "best_epoch",
-        "epochs_completed",
-        "captions_counts",
-        "train_seconds",
-        "train_samples_per_second",
-        "image_features",
-        "seed_commit",
-        "seed_hardware",
-        "seed_data",
-        "peak_rss_mb_per_seed",
-        "protocol_gap",
-    ):
+    for key in PER_SEED:
         result[key] = {int(seed): value for seed, value in previous.get(key, {}).items()}
     fingerprint = dataset_fingerprint(dataset)  # the data version each new seed trained on
     for seed in args.seeds:

@@ -151,8 +151,9 @@ def run_image_use(run_dir: Path, split: str = "test", seed: int = 0, progress: b
         raise ValueError(f"{run_dir} is a text-only run: it has no image branch to test")
     if opened.prepared.captions is not None and config.task == "ner":
         categories = caption_categories(opened.prepared)
-    elif (Path(opened.train.data) / "synth_meta.jsonl").exists():
-        categories = read_categories(Path(opened.train.data), split)
-    else:  # a real MRE benchmark: overall and per relation only
-        categories = {}
+    else:
+        try:
+            categories = read_categories(Path(opened.train.data), split)
+        except FileNotFoundError:  # a real MRE benchmark (no generator metadata): overall and per relation
+            categories = {}
     return image_use_scores(opened, categories, seed)

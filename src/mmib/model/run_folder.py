@@ -154,18 +154,19 @@ class RunFolder:
         torch.save(payload, temporary)
         temporary.replace(self.last_state)  # atomic: a kill mid-save leaves the old file
 
-    def load_last(self) -> dict:
+    def load_last(self, needed: tuple[str, ...] = ("model",)) -> dict:
+        """``last.pt``; a truncated, tampered or foreign file, or one without the ``needed`` entries, is a
+        one-line ValueError naming it."""
+        unreadable = (RuntimeError, EOFError, OSError, ValueError, pickle.UnpicklingError)
         try:
-            return torch.load(self.last_state, map_location="cpu", weights_only=True)
-        except (
-            RuntimeError,
-            EOFError,
-            OSError,
-            ValueError,
-            pickle.UnpicklingError,
-        ) as error:  # truncated, tampered
+            payload = torch.load(self.last_state, map_location="cpu", weights_only=True)
+        except unreadable as error:
             first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
             raise ValueError(f"{self.last_state}: cannot be read as an mmib checkpoint ({first})") from error
+        missing = [key for key in needed if not isinstance(payload, dict) or key not in payload]
+        if missing:
+            raise ValueError(f"{self.last_state}: not an mmib checkpoint (no {', '.join(missing)} in it)")
+        return payload
 
 
 def build_model(config: MMIBConfig, pretrained: bool = True, encoder_folder: Path | None = None):
@@ -214,10 +215,7 @@ def from_pretrained(run_dir: Path | str, which: str = "best") -> tuple[MMIBModel
         except Exception as error:  # safetensors raises its own error type for a truncated or foreign file
             raise ValueError(f"{run.best_weights}: not a readable safetensors file ({error})") from None
     else:
-        payload = run.load_last()
-        if not isinstance(payload, dict) or not isinstance(payload.get("model"), dict):
-            raise ValueError(f"{run.last_state}: not an mmib checkpoint (no model weights in it)")
-        state = payload["model"]
+        state = run.load_last()["model"]
     try:
         model.load_state_dict(state)
     except RuntimeError as error:  # another model's weights, or a config edited after training

@@ -225,14 +225,12 @@ def _resolve_image(post: InputPost, images: Path | None) -> tuple[Path | None, s
     containment rule of :func:`mmib.data.images.inside`); a name outside it reads exactly like a missing file."""
     if post.image is None:
         return None, None
-    if "\0" in post.image:  # no file has such a name
-        return None, f"{post.where}: image {post.image[:60]!r} {NOT_FOUND}; predicted from the text"
     path = (
         (Path(post.image) if post.image.strip() else None) if images is None else inside(images, post.image)
     )
     try:
         found = path is not None and path.is_file()
-    except OSError:  # a name too long for the file system
+    except (OSError, ValueError):  # a name too long for the file system, or with a NUL byte
         found = False
     if found:
         return path, None
@@ -300,11 +298,13 @@ def predict_file(
     with open_for_append(target) as out:
 
         def flush() -> None:
-            posts = [(post, image) for post, image in pending if post.head is None]
+            batched = [(post, image) for post, image in pending if post.head is None]  # given pairs: alone
             found = (
-                extractor.analyze_many([(p.text, image, p.caption) for p, image in posts]) if posts else []
+                extractor.analyze_many([(p.text, image, p.caption) for p, image in batched])
+                if batched
+                else []
             )
-            results = {id(post): result for (post, _), result in zip(posts, found, strict=True)}
+            results = {id(post): result for (post, _), result in zip(batched, found, strict=True)}
             for post, image in pending:
                 if post.head is not None:  # one given pair: scored alone, as mmib serve scores it
                     try:

@@ -88,17 +88,21 @@ def read_done(path: Path) -> list[dict]:
     """The complete records of an output (none when it does not exist); refuses a file that is not ours."""
     if not path.exists():
         return []
-    if not path.is_file():
-        raise DataFormatError(path, 0, "not a regular file", "a predictions file (JSON lines)")
+    _refuse_irregular(path)
     return _records(path)[0]
+
+
+def _refuse_irregular(path: Path) -> None:
+    """A folder, FIFO or device as the output: refused before it is opened (a FIFO would block)."""
+    if path.exists() and not path.is_file():
+        raise DataFormatError(path, 0, "not a regular file", "a predictions file (JSON lines)")
 
 
 @contextmanager
 def open_for_append(path: Path) -> Iterator:
     """The output, locked, checked and repaired (a cut-short last line dropped, a missing final newline
     added), opened for appending records. Raises OutputInUse when another run holds it."""
-    if path.exists() and not path.is_file():
-        raise DataFormatError(path, 0, "not a regular file", "a predictions file (JSON lines)")
+    _refuse_irregular(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("a", encoding="utf-8") as out:  # "a" creates the file, and changes nothing in one
         try:

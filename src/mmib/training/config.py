@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 import yaml
@@ -63,7 +63,7 @@ class TrainConfig:
     log_every: int = 50  # without a terminal (logs), a progress line every N training steps (0: none)
     # Also score the test split after every epoch into metrics.jsonl ("test_each_epoch"): never read for
     # selection or early stopping (dev alone decides), only to measure what selecting on test, as the
-    # released MNER code does, would add (benchmarks/protocol_gap.py).
+    # released MNER code does, would add (benchmarks/train_eval.py: protocol_gap).
     score_test_each_epoch: bool = False
 
     def __post_init__(self) -> None:
@@ -162,11 +162,8 @@ class TrainConfig:
         def absolute(value: str | None) -> str | None:
             return str(Path(value).expanduser().resolve()) if value else value
 
-        copy = TrainConfig.from_dict(self.to_dict())
-        copy.data, copy.output_dir = absolute(self.data), absolute(self.output_dir)
-        copy.images, copy.captions = absolute(self.images), absolute(self.captions)
-        copy.feature_cache = absolute(self.feature_cache)
-        return copy
+        paths = ("data", "output_dir", "images", "captions", "feature_cache")
+        return replace(self, **{name: absolute(getattr(self, name)) for name in paths})
 
 
 def parse_dotted(arguments: list[str]) -> dict[str, object]:

@@ -193,8 +193,6 @@ class Trainer:
         train = self.train_config
         if train.threads:
             torch.set_num_threads(train.threads)
-        if train.grad_accum < 1:
-            raise ValueError(f"grad_accum must be at least 1, not {train.grad_accum}")
         accelerator = self.accelerator = make_accelerator(
             train.device, train.precision, train.dist_timeout_minutes
         )
@@ -213,10 +211,10 @@ class Trainer:
         else:
             model_config = model_config_for(train, dataset, feature_dim)
         if resume and not self.run.last_state.exists():
-            if self._logged_epochs():
+            if logged := self._logged_epochs():
                 raise FileNotFoundError(
                     f"{self.run.last_state}: missing, but {self.run.metrics.name} logs "
-                    f"{len(self._logged_epochs())} epoch(s): nothing to resume from and a fresh start would "
+                    f"{len(logged)} epoch(s): nothing to resume from and a fresh start would "
                     "overwrite them (train into another --out, or pass --overwrite without --resume)"
                 )
             # Stopped before its first epoch ended: nothing to continue from. Seeds make a fresh start the
@@ -413,16 +411,7 @@ class Trainer:
 
     def _restore(self, model, optimizer, scheduler) -> TrainingState:
         """Load last.pt into the bare model and optimiser (before Accelerate moves them to the device)."""
-        payload = self.run.load_last()
-        missing = [
-            k
-            for k in ("model", "optimizer", "scheduler", "state")
-            if not isinstance(payload, dict) or k not in payload
-        ]
-        if missing:
-            raise ValueError(
-                f"{self.run.last_state}: not an mmib training checkpoint (no {', '.join(missing)})"
-            )
+        payload = self.run.load_last(needed=("model", "optimizer", "scheduler", "state"))
         model.load_state_dict(payload["model"])
         optimizer.load_state_dict(payload["optimizer"])
         scheduler.load_state_dict(payload["scheduler"])
