@@ -368,16 +368,15 @@ def features(
 ) -> None:
     """Fill the image-feature cache before training. Under `torchrun --nproc_per_node N -m mmib features`
     each process encodes its share of the files."""
-    from accelerate import PartialState
-
     from mmib.encoders.extract import extract_features
     from mmib.encoders.image import ImageFeatureCache, build_image_encoder
     from mmib.training.batching import default_cache_dir
+    from mmib.training.hardware import launched_state
 
     dataset = load_dataset(data, image_root=images)
     if dataset.image_root is None:
         raise FileNotFoundError(f"{dataset.path}: no image folder found; give --images DIR")
-    state = PartialState(cpu=device == "cpu")
+    state = launched_state(cpu=device == "cpu")
     if device not in ("auto", "cpu") and state.device.type != device:
         raise ValueError(f"--device {device}: not available here (found {state.device.type})")
     feature_cache = ImageFeatureCache(
@@ -547,15 +546,14 @@ def predict(
     `torchrun --nproc_per_node N -m mmib predict ...` each process predicts its share on its own device and
     the shares are merged into one output in input order."""
     passive_openmp()
-    from accelerate import PartialState
-
     from mmib.predict.batch import PredictCounts, merge_parts, predict_file, read_posts
+    from mmib.training.hardware import launched_state
 
     if not input_path.is_file():
         raise FileNotFoundError(f"{input_path}: no such input file (--input)")
     if images is not None and not images.is_dir():
         raise FileNotFoundError(f"{images}: no such image folder (--images)")
-    state = PartialState(cpu=device == "cpu")  # under torchrun: this process's rank and device
+    state = launched_state(cpu=device == "cpu")  # under torchrun: this process's rank and device
     counts = predict_file(
         _extractor(run_dir, ner, no_detector, batch_size, state.device, runtime),
         input_path,
@@ -699,11 +697,15 @@ def analyze_errors(
 def analyze_curves(
     run_dirs: Annotated[list[Path], typer.Argument(help="Run folders (e.g. runs/bench/NAME/seed-*).")],
     out: Annotated[Path, typer.Option("--out")] = Path("reports/curves.png"),
+    ceiling_posts: Annotated[
+        int, typer.Option("--ceiling-posts", min=1000, help="Posts drawn for the L_ar ceiling (synthetic data).")
+    ] = 200_000,
 ) -> None:
-    """Dev F1 and training-loss parts per epoch, from each run's metrics.jsonl: a PNG and a markdown table."""
+    """Dev F1 and training-loss parts per epoch, from each run's metrics.jsonl: a PNG and a markdown table.
+    On a synthetic benchmark, each run's last L_ar stands beside the lowest any discriminator can reach."""
     from mmib.analysis.training_curves import curves_markdown, plot_curves, read_curve
 
-    curves = [read_curve(run_dir) for run_dir in run_dirs]
+    curves = [read_curve(run_dir, ceiling_posts) for run_dir in run_dirs]
     plot_curves(curves, out)
     typer.echo(curves_markdown(curves))
     typer.echo(f"wrote {out}")

@@ -14,6 +14,7 @@ or GPUs), ``accelerate launch -m mmib train ...``, or the shortcut ``mmib train 
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 from collections.abc import Iterator
@@ -67,7 +68,48 @@ def make_accelerator(device: str = "auto", precision: str = "no", dist_timeout_m
     _forget_earlier_settings()
     accelerator = Accelerator(cpu=cpu, mixed_precision=precision, kwargs_handlers=[ddp, group])
     refuse_a_lost_launch(accelerator.num_processes)
+    end_process_group_at_exit()
     return accelerator
+
+
+def launched_state(cpu: bool):
+    """Accelerate's ``PartialState`` (this process's rank and device under torchrun), for the commands that
+    share work but train nothing (``features``, ``predict``); its process group is ended at exit too."""
+    from accelerate import PartialState
+
+    state = PartialState(cpu=cpu)
+    end_process_group_at_exit()
+    return state
+
+
+def end_process_group_at_exit() -> None:
+    """Let gloo's worker threads finish before the interpreter is torn down, then end the process group.
+
+    A gloo collective keeps its tensors until its worker thread destroys the finished work; for tensors made
+    in Python (``gather_object``'s) that takes the GIL. When the main thread reaches interpreter shutdown
+    first, that thread is killed inside a C++ destructor and the process aborts after its work is done
+    ("terminate called without an active exception", SIGABRT; PyTorch discusses the same crash in its pull
+    request 179291). CI failed on it once (2026-12-04); here it struck 3 of 12 two-process evaluations.
+    ``destroy_process_group`` alone did not help: building a transformers model (5.25) leaves references to the
+    group, so its threads live on. Releasing the GIL for a moment at exit lets a waiting worker finish."""
+    global _exit_handler_registered
+    if not _exit_handler_registered:
+        atexit.register(_end_process_group)
+        _exit_handler_registered = True
+
+
+_exit_handler_registered = False
+GLOO_WORKERS_GRACE_SECONDS = 0.2
+
+
+def _end_process_group() -> None:
+    import time
+
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        time.sleep(GLOO_WORKERS_GRACE_SECONDS)  # the GIL is free meanwhile: a worker that waits for it runs
+        dist.destroy_process_group()
 
 
 def refuse_a_lost_launch(processes: int, environment: dict | None = None) -> None:
