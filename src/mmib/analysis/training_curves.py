@@ -14,6 +14,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from mmib.data.synth.ceiling import DEFAULT_POSTS, ceiling_of_dataset
 from mmib.model.run_folder import RunFolder
 
 LOSS_PARTS = ("task", "refinement", "alignment")  # eq. 27: L = L_task + L_rr + L_ar
@@ -27,9 +28,12 @@ class Curve:
     dev_f1: list[float]  # (epochs,) in [0, 1]
     # part -> (epochs,) mean training loss; parts the run does not log are absent
     losses: dict[str, list[float]]
+    # the lowest L_ar any discriminator can reach on the run's data (synthetic benchmarks only, whose
+    # latents are known: data/synth/ceiling.py); None for real data
+    alignment_ceiling: float | None = None
 
 
-def read_curve(run_dir: Path) -> Curve:
+def read_curve(run_dir: Path, ceiling_posts: int = DEFAULT_POSTS) -> Curve:
     """One run's per-epoch dev F1 and training losses. Raises ``ValueError`` naming file and line on bad input."""
     path = RunFolder(run_dir).metrics
     if not path.is_file():
@@ -49,18 +53,43 @@ def read_curve(run_dir: Path) -> Curve:
     if not epochs:
         raise ValueError(f"{path}: no epoch finished yet")
     kept = {part: values for part, values in losses.items() if any(v == v for v in values)}  # drop all-NaN
-    return Curve(run_dir.resolve().parent.name, run_dir.name, epochs, dev_f1, kept)
+    ceiling = _alignment_ceiling(run_dir, ceiling_posts) if "alignment" in kept else None
+    return Curve(run_dir.resolve().parent.name, run_dir.name, epochs, dev_f1, kept, ceiling)
+
+
+def _alignment_ceiling(run_dir: Path, posts: int) -> float | None:
+    run = RunFolder(run_dir)
+    if not run.train_config.is_file():
+        return None
+    data = run.read_train_config().get("data")
+    found = ceiling_of_dataset(data, posts) if data else None
+    return found.bce if found else None
 
 
 def curves_markdown(curves: list[Curve]) -> str:
-    """Dev F1 (x100) per epoch, one row per run; an epoch a run did not reach is left empty."""
+    """Dev F1 (x100) per epoch, one row per run; an epoch a run did not reach is left empty. Where a run
+    has L_ar, its last epoch's value stands beside the data's ceiling and the distance between them."""
     epochs = sorted({epoch for curve in curves for epoch in curve.epochs})
-    lines = ["| run | " + " | ".join(f"epoch {e}" for e in epochs) + " |", "|---|" + "---|" * len(epochs)]
+    extra = ["L_ar (last epoch)", "L_ar ceiling", "above ceiling"]
+    with_alignment = any("alignment" in curve.losses for curve in curves)
+    header = [f"epoch {e}" for e in epochs] + (extra if with_alignment else [])
+    lines = ["| run | " + " | ".join(header) + " |", "|---|" + "---|" * len(header)]
     for curve in curves:
         by_epoch = dict(zip(curve.epochs, curve.dev_f1, strict=True))
         cells = [f"{100 * by_epoch[e]:.2f}" if e in by_epoch else "" for e in epochs]
+        if with_alignment:
+            cells += _alignment_cells(curve)
         lines.append(f"| {curve.group}/{curve.label} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
+
+
+def _alignment_cells(curve: Curve) -> list[str]:
+    last = curve.losses.get("alignment", [float("nan")])[-1]
+    if last != last:
+        return ["", "", ""]
+    if curve.alignment_ceiling is None:
+        return [f"{last:.4f}", "unknown (real data)", ""]
+    return [f"{last:.4f}", f"{curve.alignment_ceiling:.4f}", f"{last - curve.alignment_ceiling:+.4f}"]
 
 
 def plot_curves(curves: list[Curve], path: Path) -> None:
@@ -91,6 +120,10 @@ def plot_curves(curves: list[Curve], path: Path) -> None:
                 loss_axis.plot(
                     curve.epochs, curve.losses[part], style, marker=marker, color=colours[curve.group]
                 )
+    for ceiling in sorted({c.alignment_ceiling for c in curves if c.alignment_ceiling is not None}):
+        loss_axis.axhline(ceiling, color="grey", linestyle=":", linewidth=1)
+        loss_axis.annotate(f"L_ar ceiling {ceiling:.3f}", (0.01, ceiling), xycoords=("axes fraction", "data"),
+                           fontsize=7, color="grey", va="bottom")  # fmt: skip
     f1_axis.set(xlabel="epoch", ylabel="dev F1", title="dev F1 per epoch")
     f1_axis.legend(fontsize=7)
     loss_axis.set(

@@ -71,6 +71,9 @@ class Post:
     image_present: bool
     text_determines: bool
     evidence: str  # the text-only evidence key, for the text-only oracle
+    # what the words say about the scene: the hinted type (NER) or relation and entity types (MRE), or
+    # "neutral"; the L_ar ceiling (synth/ceiling.py) pairs it with the cues drawn
+    text_signal: str = ""
     tags: list[str] = field(default_factory=list)  # NER
     head: tuple[int, int] | None = None  # MRE
     tail: tuple[int, int] | None = None
@@ -150,8 +153,10 @@ class _NerPlanner:
         image_present = rng.random() >= self.config.missing_image_share
         evidence = "text" if category != "image" else "name:" + " ".join(name)
         image_id = f"{SPLITS.index(split) + 1}{index:06d}"  # numeric, like Twitter IMGIDs
+        signal = "neutral" if category == "image" else f"hint:{entity_type}"
         return Post(split, index, image_id, tokens, category, cues, distractors, image_present,
-                    text_determines=category != "image", evidence=evidence, tags=tags)  # fmt: skip
+                    text_determines=category != "image", evidence=evidence, text_signal=signal,
+                    tags=tags)  # fmt: skip
 
 
 class _RePlanner:
@@ -199,6 +204,8 @@ class _RePlanner:
             image_present,
             text_determines=category != "image",
             evidence=evidence,
+            # the names show the entity types; a hint template shows the relation too
+            text_signal=f"{'neutral' if category == 'image' else 'hint:' + relation} {pair[0]}-{pair[1]}",
             head=_shift(spans["H"], offset),
             tail=_shift(spans["T"], offset),
             relation=relation,
@@ -314,6 +321,11 @@ def _retag(post: Post, entity_type: str) -> list[str]:
     return tags
 
 
+def planner_for(config: SynthConfig) -> _NerPlanner | _RePlanner:
+    """The planner that draws the posts of ``config``'s benchmark (text, labels, scene and category)."""
+    return _NerPlanner(config) if config.task == "ner" else _RePlanner(config)
+
+
 def generate(config: SynthConfig, out: Path | str, progress: bool = True) -> dict:
     """Write the benchmark to ``out`` and return the summary (also saved as ``synth_summary.json``)."""
     import torch  # crop mappings are .pth files, as in the released benchmarks
@@ -322,7 +334,7 @@ def generate(config: SynthConfig, out: Path | str, progress: bool = True) -> dic
     task = config.task
     if task not in SIZES:
         raise ValueError(f"task must be 'ner' or 're', got {task!r}")
-    planner = _NerPlanner(config) if task == "ner" else _RePlanner(config)
+    planner = planner_for(config)
     posts_by_split = {
         split: [planner.plan(split, i) for i in range(n)]
         for split, n in zip(SPLITS, config.split_sizes(), strict=True)
