@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import math
 
 import pytest
 import torch
@@ -151,21 +152,67 @@ def test_negatives_are_mismatched_pairs():
     assert (negative_partners(torch.tensor([4, 4, 4])) == -1).all()  # no other post: no negative
 
 
-def test_discriminator_learns_to_separate_matched_from_mismatched():
+def _train_discriminator(score: str, pooling: str, steps: int = 400) -> tuple[float, float]:
+    """(first, last) L_ar of a discriminator trained on images that depend on their own text."""
     torch.manual_seed(0)
-    discriminator = AlignmentDiscriminator(8)
+    discriminator = AlignmentDiscriminator(8, score, pooling)
     optimizer = torch.optim.Adam(discriminator.parameters(), lr=1e-2)
     text = torch.randn(16, 5, 8)
     image = text[:, :3] * 2 + 0.1  # images that depend on their own text
     masks = (torch.ones(16, 5, dtype=torch.bool), torch.ones(16, 3, dtype=torch.bool))
     ids = torch.arange(16)
     first = discriminator(text, masks[0], image, masks[1], ids).item()
-    for _ in range(200):
+    for _ in range(steps):
         loss = discriminator(text, masks[0], image, masks[1], ids)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
-    assert first > 0.6 and loss.item() < 0.05
+    return first, loss.item()
+
+
+@pytest.mark.parametrize(("score", "pooling"), [("mlp", "mean"), ("bilinear", "mean"), ("mlp", "first")])
+def test_discriminator_learns_to_separate_matched_from_mismatched(score, pooling):
+    first, last = _train_discriminator(score, pooling)
+    assert first > 0.6 and last < 0.05
+
+
+def test_the_additive_discriminator_cannot_get_below_chance():
+    """The released code's default: logits additive in text and image. Matched and rolled pairs use the
+    same texts and the same images, so by Jensen's inequality the mean BCE never falls below ln 2."""
+    first, last = _train_discriminator("additive", "first")
+    assert first > math.log(2) and last >= math.log(2) - 1e-6
+    assert _train_discriminator("bilinear", "first")[1] < 0.05  # the same data, first pooling: learnable
+
+
+def test_weights_saved_before_the_scores_still_load():
+    discriminator = AlignmentDiscriminator(8)
+    saved = {key.replace("scorer.", ""): value for key, value in discriminator.state_dict().items()}
+    assert "mlp.0.weight" in saved
+    loaded = AlignmentDiscriminator(8)
+    loaded.load_state_dict(saved)
+    assert all(torch.equal(loaded.state_dict()[k], v) for k, v in discriminator.state_dict().items())
+
+
+def test_alignment_weight_scales_l_ar_in_the_total_loss(tiny_encoder, prepared):
+    dataset, split = prepared["ner"]
+    model, tokenizer = _model(tiny_encoder, labels=list(dataset.label_vocab().labels))
+    model.eval()  # z = mu, no dropout: two passes see the same numbers
+    batch = Collator(WordTokenizer(tokenizer, 128), model.config.labels, "ner")(split, list(range(8)))
+    with torch.no_grad():
+        once = model(batch)
+        model.config.alignment_weight = 3.0
+        thrice = model(batch)
+    assert thrice.parts["alignment"] == pytest.approx(once.parts["alignment"])
+    assert float(thrice.loss - once.loss) == pytest.approx(2.0 * once.parts["alignment"], rel=1e-4)
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [("discriminator", "concat"), ("discriminator_pooling", "max"), ("alignment_weight", -1)],
+)
+def test_impossible_discriminator_settings_are_refused(key, value):
+    with pytest.raises(ValueError, match=key):
+        MMIBConfig(task="ner", **{key: value})
 
 
 @pytest.mark.parametrize(
@@ -175,6 +222,8 @@ def test_discriminator_learns_to_separate_matched_from_mismatched():
         ("re", {}),
         ("ner", {"text_only": True}),
         ("re", {"use_refinement": False, "use_alignment": False}),
+        ("ner", {"discriminator": "bilinear", "discriminator_pooling": "first", "logvar_head": "apenc"}),
+        ("re", {"discriminator": "additive"}),
     ],
 )
 def test_every_parameter_is_optimised_and_moves(tiny_encoder, prepared, task, overrides):

@@ -48,6 +48,12 @@ class MMIBConfig:
     # (see model/variational.py).
     logvar_head: str = "linear"
     initial_logvar: float = -4.0
+    # L_ar (model/alignment.py): the discriminator's score, "mlp" (eq. 26), "bilinear" or "additive" (the
+    # released code's default, which cannot learn); its pooling, "mean" (eq. 26) or "first" (as released);
+    # and its weight in eq. (29) (the paper writes L_ar unweighted)
+    discriminator: str = "mlp"
+    discriminator_pooling: str = "mean"
+    alignment_weight: float = 1.0
     # MRE input: False pools the entity spans of C as eq. (19) writes it; True marks head and tail in the
     # text and reads the opening markers, one encoding per pair (encoders/entity_markers.py; not the paper's)
     entity_markers: bool = False
@@ -59,6 +65,8 @@ class MMIBConfig:
             ("image_source", self.image_source, ("pixels", "captions")),
             ("logvar_head", self.logvar_head, ("apenc", "linear")),
             ("task", self.task, ("", "ner", "mre")),
+            ("discriminator", self.discriminator, ("mlp", "bilinear", "additive")),
+            ("discriminator_pooling", self.discriminator_pooling, ("mean", "first")),
         ):
             if value not in allowed:
                 raise ValueError(f"{name} must be one of {', '.join(allowed)}, not {value!r}")
@@ -68,6 +76,7 @@ class MMIBConfig:
             ("dropout", 0 <= self.dropout < 1, "in [0, 1)"),
             ("beta1", self.beta1 >= 0, "0 or more"),
             ("beta2", self.beta2 >= 0, "0 or more"),
+            ("alignment_weight", self.alignment_weight >= 0, "0 or more"),
             ("max_crops", self.max_crops >= 0, "0 or more"),
             ("max_length", self.max_length is None or self.max_length >= 8, "at least 8 sub-words"),
             ("caption_max_tokens", self.caption_max_tokens >= 1, "at least 1"),

@@ -7,7 +7,7 @@ Data flow for one batch of P posts (and, for MRE, N entity pairs among them):
     X^T -> VariationalEncoder -> Z^T ; X^V -> VariationalEncoder -> Z^V       eq. (6)-(11)
     Z^T, Z^V -> CoupledFusion -> C (P, n+2, d)                                eq. (16)-(17)
     C -> CRF (MNER, eq. 18) or pooled entity pair -> softmax (MRE, eq. 19)
-    loss = L_task + beta1 KL(Z^T) + beta2 KL(Z^V) + L_ar                      eq. (29)
+    loss = L_task + beta1 KL(Z^T) + beta2 KL(Z^V) + w_ar L_ar                 eq. (29), w_ar = 1
 """
 
 from __future__ import annotations
@@ -104,7 +104,9 @@ class MMIBModel(nn.Module):
             )  # APEnc^V
             self.fusion = CoupledFusion(d, config.num_heads, config.dropout)
             if config.use_alignment:
-                self.discriminator = AlignmentDiscriminator(d)
+                self.discriminator = AlignmentDiscriminator(
+                    d, config.discriminator, config.discriminator_pooling
+                )
         if config.task == "ner":
             self.head: CrfHead | RelationHead = CrfHead(d, len(config.labels), config.dropout)
         else:
@@ -140,8 +142,8 @@ class MMIBModel(nn.Module):
             alignment = self.discriminator(
                 text_latent.z, text_mask, image_latent.z, batch.image_mask, batch.post_ids
             )
-            loss = loss + alignment
-            parts["alignment"] = alignment.item()
+            loss = loss + self.config.alignment_weight * alignment
+            parts["alignment"] = alignment.item()  # unweighted: comparable with its ceiling and ln 2
         return Output(loss, parts, fused, text_latent=text_latent, image_latent=image_latent)
 
     def forward(self, batch: Batch) -> Output:
