@@ -29,6 +29,7 @@ from mmib.data.fingerprint import dataset_fingerprint
 from mmib.data.synth import SynthConfig, generate
 from mmib.model.run_folder import RunFolder
 from mmib.training import TrainConfig, Trainer
+from mmib.training.config import parse_dotted
 from mmib.training.evaluate_run import evaluate_run
 from mmib.training.trainer import peak_rss_mb
 
@@ -248,6 +249,14 @@ def main() -> None:
         action="store_true",
         help="also score test after every epoch (never for selection): the protocol-gap measurement",
     )
+    parser.add_argument(
+        "--set",
+        dest="settings",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="any training or model setting after the rest (model.discriminator=bilinear, warmup_ratio=0.03)",
+    )
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
     parser.add_argument("--precision", default="no", choices=["no", "bf16", "fp16"])
@@ -321,6 +330,7 @@ def main() -> None:
             precision=args.precision,
             grad_accum=args.grad_accum,
         ).with_overrides(**VARIANTS[args.variant])
+        settings = settings.with_dotted(parse_dotted([f"--{setting}" for setting in args.settings]))
         result["hyperparameters"] = {
             k: v
             for k, v in settings.to_dict().items()

@@ -119,6 +119,32 @@ def test_shipped_configs_parse_and_unknown_keys_fail(tmp_path):
         TrainConfig.from_yaml(bad)
 
 
+@pytest.mark.parametrize(("name", "crops"), [("twitter2017", 4), ("mnre", 3)])
+def test_released_code_configs_hold_its_effective_settings(name, crops):
+    """Facts of ../shared/paper/RELEASED-CODE.md: KL and L_ar weights 1.0, the additive discriminator on the
+    first position, one learning rate of 3e-5, warm-up 0.03, 30 epochs, batch 8; selection kept on dev."""
+    from pathlib import Path
+
+    from mmib.training.config import parse_dotted
+
+    path = Path(__file__).resolve().parents[1] / "configs" / f"released-code-{name}.yaml"
+    config = TrainConfig.from_yaml(path)
+    model = config.model
+    assert (model.beta1, model.beta2, model.alignment_weight) == (1.0, 1.0, 2.0)
+    assert (model.discriminator, model.discriminator_pooling, model.logvar_head) == (
+        "additive",
+        "first",
+        "apenc",
+    )
+    assert model.max_crops == crops
+    assert config.learning_rate == config.head_learning_rate == 3e-5
+    assert (config.warmup_ratio, config.epochs, config.batch_size, config.patience) == (0.03, 30, 8, 0)
+    assert "what it cannot mirror" in path.read_text().lower()
+    # the measurement rows swap one setting from the command line
+    swapped = config.with_overrides(**parse_dotted(["--model.discriminator", "bilinear"]))
+    assert swapped.model.discriminator == "bilinear" and swapped.model.discriminator_pooling == "first"
+
+
 def test_nested_yaml_flat_keywords_and_legacy_run_configs_agree(tmp_path):
     nested = tmp_path / "nested.yaml"
     nested.write_text("data: x\nepochs: 3\nmodel:\n  beta1: 0.2\n  text_only: true\n")
