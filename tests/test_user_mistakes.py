@@ -12,6 +12,7 @@ from mmib.cli import app
 from mmib.data.captions import CaptionSet
 from mmib.data.errors import DataFormatError
 from mmib.predict.batch import PredictCounts, read_posts
+from mmib.training.config import TrainConfig, parse_dotted
 
 
 def test_a_bad_utf8_byte_in_a_caption_file_names_its_line(tmp_path):
@@ -94,3 +95,25 @@ def test_mnre_literals_that_are_no_records_name_their_line(tmp_path, line):
     path.write_text(line + "\n")
     with pytest.raises(DataFormatError, match=r"train\.txt:1: not a Python dict literal"):
         read_mnre(path)
+
+
+def test_numbers_in_yaml_1_1_exponent_form_are_read_as_numbers(tmp_path):
+    """PyYAML reads 3e-5 (no dot) as text: in a config file and on the command line it is still a number."""
+    config = tmp_path / "run.yaml"
+    config.write_text("data: x\nlearning_rate: 3e-5\nmodel:\n  beta1: 1e-3\n")
+    loaded = TrainConfig.from_yaml(config)
+    assert (loaded.learning_rate, loaded.model.beta1) == (3e-5, 1e-3)
+    dotted = loaded.with_dotted(parse_dotted(["--model.beta2", "2e-1", "--warmup-ratio=5e-2"]))
+    assert (dotted.model.beta2, dotted.warmup_ratio) == (0.2, 0.05)
+
+
+def test_text_where_a_number_belongs_is_one_line(tmp_path):
+    config = tmp_path / "run.yaml"
+    config.write_text("data: x\nepochs: many\n")
+    with pytest.raises(ValueError, match=r"run\.yaml: epochs must be a whole number, not 'many'"):
+        TrainConfig.from_yaml(config)
+    config.write_text("data: x\nepochs: 2\n")
+    result = CliRunner().invoke(app, ["train", str(config), "--model.beta1", "lots"])
+    assert result.exit_code == 2
+    assert "error: " in result.output and "model.beta1 must be a number, not 'lots'" in result.output
+    assert "Traceback" not in result.output

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import typing
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
@@ -108,15 +109,18 @@ class TrainConfig:
         model.update({k: values.pop(k) for k in list(values) if k in MODEL_KEYS})
         if model.get("task", "") is None:  # flat configs said "task: null" for "from the data"
             model["task"] = ""
+        prefix = f"{where}: " if where else ""
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(values) - known) + sorted(f"model.{k}" for k in set(model) - MODEL_KEYS)
         if unknown:
-            prefix = f"{where}: " if where else ""
             raise ValueError(
                 f"{prefix}unknown keys {unknown}; known keys: {sorted(known - {'model'})} and model.<key> for "
                 f"{sorted(MODEL_KEYS)}"
             )
-        return cls(**values, model=MMIBConfig(**model))
+        return cls(
+            **as_numbers(cls, values, prefix),
+            model=MMIBConfig(**as_numbers(MMIBConfig, model, prefix + "model.")),
+        )
 
     @classmethod
     def create(cls, **values) -> TrainConfig:
@@ -186,3 +190,21 @@ def parse_dotted(arguments: list[str]) -> dict[str, object]:
         found[key.replace("-", "_")] = yaml.safe_load(value) if value != "" else ""
         index += 1
     return found
+
+
+def as_numbers(settings_class: type, values: dict, prefix: str = "") -> dict:
+    """``values`` with text in numeric settings read as numbers. PyYAML follows YAML 1.1, which reads
+    ``3e-5`` (no dot) as text, in config files and in ``--KEY VALUE`` alike; any other text where a number
+    belongs is a one-line error naming the setting instead of a TypeError deep in a check."""
+    hints = typing.get_type_hints(settings_class)
+    converted = dict(values)
+    for key, value in values.items():
+        kinds = set(typing.get_args(hints.get(key)) or (hints.get(key),))
+        if not isinstance(value, str) or not kinds & {int, float}:
+            continue
+        try:
+            converted[key] = float(value) if float in kinds else int(value)
+        except ValueError:
+            number = "a number" if float in kinds else "a whole number"
+            raise ValueError(f"{prefix}{key} must be {number}, not {value!r}") from None
+    return converted
