@@ -37,3 +37,18 @@ def test_the_default_variance_head_is_the_one_dev_chose():
     finally:
         sys.path.pop(0)
     assert summarize.chosen_variance_head() == MMIBConfig().logvar_head
+
+
+def test_the_serving_defaults_the_readme_states_are_the_code_s():
+    """The README once said 5 ms of batch waiting while the server waited 50 ms."""
+    import inspect
+    import re
+
+    from mmib.predict.serve import create_app
+
+    defaults = inspect.signature(create_app).parameters
+    readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
+    stated = re.search(r"batched \(up to (\d+) posts; a batch waits at most (\d+) ms", readme)
+    assert stated, "the README no longer states the batching defaults"
+    assert int(stated.group(1)) == defaults["batch_size"].default
+    assert float(stated.group(2)) == defaults["max_wait_ms"].default
