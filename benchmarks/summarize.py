@@ -422,6 +422,15 @@ def serve_hostile_rows() -> list[str]:
             f"| {side} | {answers} | {found['seconds']} | {found['idle_rss_mb']:.0f} | {found['peak_rss_mb']:.0f} | "
             f"{found['info_seconds_max']} | {found['info_requests']} |"
         )
+    ours = result["sides"]["this checkout"]
+    growth = ours["peak_rss_mb"] - ours["idle_rss_mb"]
+    lines += [
+        "",
+        f"This checkout's peak is {growth:.0f} MB above idle against the cap of "
+        f"{result['this_checkout_pixel_budget_rgb_mb']} MB of decoded RGB pixels: the cap bounds the pixels held, "
+        "not the decoder's working copies (a one-bit image passes through an 8-bit copy on its way to RGB) "
+        "nor memory the allocator keeps after a request.",
+    ]
     return lines
 
 
