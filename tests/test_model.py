@@ -318,3 +318,31 @@ def test_prediction_encode_skips_the_losses_and_gives_the_same_fused_states(
     assert set(full.parts) == {"refinement", "alignment"} and lean.parts == {}
     assert full.text_latent.logvar is not None and lean.text_latent.logvar is None
     assert torch.equal(full.fused, lean.fused)
+
+
+def test_image_side_padding_beyond_a_batch_s_widest_post_changes_nothing(tiny_encoder, prepared):
+    """Batches cut the image side to the widest position their posts use (a split pads its caption states
+    to its longest caption); the padding they drop never reaches a result."""
+    import dataclasses
+
+    dataset, split = prepared["ner"]
+    extra = torch.zeros(split.image_features.size(0), 6, split.image_features.size(2))
+    padded = dataclasses.replace(
+        split,
+        image_features=torch.cat([split.image_features, extra], dim=1),
+        image_mask=torch.cat([split.image_mask, torch.zeros(extra.shape[:2], dtype=torch.bool)], dim=1),
+    )
+    model, tokenizer = _model(tiny_encoder, labels=list(dataset.label_vocab().labels))
+    model.eval()
+    collator = Collator(WordTokenizer(tokenizer, 128), model.config.labels, "ner")
+    posts = list(range(8))
+    cut = collator(padded, posts)
+    assert cut.image_features.size(1) == split.image_features.size(1) < padded.image_features.size(1)
+    whole = dataclasses.replace(
+        cut, image_features=padded.image_features[posts], image_mask=padded.image_mask[posts]
+    )
+    with torch.no_grad():
+        first, second = model(cut), model(whole)
+    assert torch.allclose(first.fused, second.fused, atol=1e-5)
+    assert first.parts == pytest.approx(second.parts, rel=1e-5)
+    assert model.predict(cut) == model.predict(whole)

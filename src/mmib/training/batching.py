@@ -145,11 +145,12 @@ class Collator:
         words = [record.tokens for record in first_records]
         lengths = torch.tensor([len(w) for w in words])
         second = [split.captions[p] for p in posts] if self.caption_pair else None
+        image_features, image_mask = image_side_of(split, posts)
         batch = Batch(
             text=self.tokenizer(words, second),
             word_lengths=lengths,
-            image_features=split.image_features[posts],
-            image_mask=split.image_mask[posts],
+            image_features=image_features,
+            image_mask=image_mask,
             post_ids=torch.tensor([_image_identity(split, p) for p in posts]),
         )
         if self.task == "ner":
@@ -174,17 +175,31 @@ class Collator:
         ]
         rows = torch.tensor([p for p, _ in pairs])
         second = [split.captions[p] for p, _ in pairs] if self.caption_pair else None
+        image_features, image_mask = image_side_of(split, rows.tolist())  # (N, m+1, F), (N, m+1)
         return Batch(
             text=self.tokenizer([words for words, _, _ in marked], second),
             word_lengths=torch.tensor([len(words) for words, _, _ in marked]),
-            image_features=split.image_features[rows],  # (N, m+1, F)
-            image_mask=split.image_mask[rows],
+            image_features=image_features,
+            image_mask=image_mask,
             post_ids=torch.tensor([_image_identity(split, p) for p, _ in pairs]),
             pair_post=torch.arange(len(pairs)),
             heads=torch.tensor([list(head) for _, head, _ in marked]),
             tails=torch.tensor([list(tail) for _, _, tail in marked]),
             relations=torch.tensor([self.label_id(r.relation, r) for _, r in pairs]),
         )
+
+
+def image_side_of(split: PreparedSplit, posts: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
+    """The posts' image side, (B, W, F) and mask (B, W), cut to the widest position any of them uses.
+
+    A split's caption states are padded to its longest caption (128 sub-words with CogVLM's paragraphs,
+    whose mean is 64): without the cut every batch ran the image-side encoders over all 128. Every image-side
+    operation masks padding (attention keys, the KL's and the discriminator's means, fusion), so the cut
+    changes no result beyond floating-point rounding. Region features (m + 1 columns) are cut the same way."""
+    features, mask = split.image_features[posts], split.image_mask[posts]
+    used = mask.any(dim=0).nonzero()
+    width = int(used.max()) + 1 if used.numel() else 1
+    return features[:, :width], mask[:, :width]
 
 
 # Length bucketing: each shuffled window of this many batches is sorted by length before it is cut, so a
