@@ -36,10 +36,11 @@ from train_eval import git_commit, hardware
 
 from mmib.data import load_dataset
 from mmib.data.images import ImageStore
+from mmib.devices import RUNTIMES
 from mmib.model.run_folder import RunFolder
 from mmib.predict import Extractor
 from mmib.predict.detector import SsdMobileNetDetector, load_default_detector
-from mmib.predict.onnx_runtime import RUNTIMES, export_run
+from mmib.predict.onnx_runtime import export_run
 
 
 def percentile(values: list[float], q: float) -> float:

@@ -897,7 +897,9 @@ def main() -> None:
     document = results_document()
     content = README.read_text()
     if "--check" in sys.argv:
-        stale = [f"README block {name}" for name, text in generated.items() if readme_block(content, name) != text]
+        stale = [
+            f"README block {name}" for name, text in generated.items() if readme_block(content, name) != text
+        ]
         if not RESULTS_DOC.exists() or RESULTS_DOC.read_text() != document:
             stale.append(RESULTS_DOC.name)
         if stale:

@@ -14,6 +14,7 @@ import typer
 
 from mmib.data.discover import load_dataset
 from mmib.data.errors import DataFormatError
+from mmib.devices import RUNTIMES, passive_openmp
 
 app = typer.Typer(
     help="Multimodal entity and relation extraction with MMIB. Mistakes end in one 'error:' line (exit 2); "
@@ -368,6 +369,7 @@ def features(
 ) -> None:
     """Fill the image-feature cache before training. Under `torchrun --nproc_per_node N -m mmib features`
     each process encodes its share of the files."""
+    from mmib.devices import resolve_device
     from mmib.encoders.extract import extract_features
     from mmib.encoders.image import ImageFeatureCache, build_image_encoder
     from mmib.training.batching import default_cache_dir
@@ -376,9 +378,7 @@ def features(
     dataset = load_dataset(data, image_root=images)
     if dataset.image_root is None:
         raise FileNotFoundError(f"{dataset.path}: no image folder found; give --images DIR")
-    state = launched_state(cpu=device == "cpu")
-    if device not in ("auto", "cpu") and state.device.type != device:
-        raise ValueError(f"--device {device}: not available here (found {state.device.type})")
+    state = launched_state(cpu=resolve_device(device).type == "cpu")  # an absent device: one line
     feature_cache = ImageFeatureCache(
         build_image_encoder(image_encoder), cache or default_cache_dir(), batch_size, device=state.device
     )
@@ -447,20 +447,7 @@ NoDetectorOpt = Annotated[
 ]
 
 
-def passive_openmp() -> None:
-    """Prediction interleaves torch's OpenMP workers with ONNX Runtime's and the detector's threads (and, in
-    the server, request handling) on the same cores. Spinning OpenMP workers keep the cores busy after each
-    torch op and starve the others: with the detector, ONNX Runtime predicts 30.6 posts/s with spinning
-    workers and 35.4 with sleeping ones (benchmarks/prediction_latency.py, 2 cores). Read when torch loads,
-    so this runs first in the commands that predict (`import mmib.cli` itself loads no torch)."""
-    import os
-
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-
-
-class Runtime(StrEnum):
-    torch = "torch"
-    onnx = "onnx"
+Runtime = StrEnum("Runtime", [(name, name) for name in RUNTIMES])  # the runtimes mmib.devices lists
 
 
 RuntimeOpt = Annotated[
@@ -546,6 +533,7 @@ def predict(
     `torchrun --nproc_per_node N -m mmib predict ...` each process predicts its share on its own device and
     the shares are merged into one output in input order."""
     passive_openmp()
+    from mmib.devices import resolve_device
     from mmib.predict.batch import PredictCounts, merge_parts, predict_file, read_posts
     from mmib.training.hardware import launched_state
 
@@ -553,7 +541,8 @@ def predict(
         raise FileNotFoundError(f"{input_path}: no such input file (--input)")
     if images is not None and not images.is_dir():
         raise FileNotFoundError(f"{images}: no such image folder (--images)")
-    state = launched_state(cpu=device == "cpu")  # under torchrun: this process's rank and device
+    # under torchrun: this process's rank and device; an asked device that is absent is one line
+    state = launched_state(cpu=resolve_device(device).type == "cpu")
     counts = predict_file(
         _extractor(run_dir, ner, no_detector, batch_size, state.device, runtime),
         input_path,
@@ -698,7 +687,8 @@ def analyze_curves(
     run_dirs: Annotated[list[Path], typer.Argument(help="Run folders (e.g. runs/bench/NAME/seed-*).")],
     out: Annotated[Path, typer.Option("--out")] = Path("reports/curves.png"),
     ceiling_posts: Annotated[
-        int, typer.Option("--ceiling-posts", min=1000, help="Posts drawn for the L_ar ceiling (synthetic data).")
+        int,
+        typer.Option("--ceiling-posts", min=1000, help="Posts drawn for the L_ar ceiling (synthetic data)."),
     ] = 200_000,
 ) -> None:
     """Dev F1 and training-loss parts per epoch, from each run's metrics.jsonl: a PNG and a markdown table.

@@ -33,6 +33,7 @@ from PIL import Image
 
 from mmib.data.images import ImageUnreadable, decode_image, to_rgb
 from mmib.data.records import NONE_RELATION
+from mmib.devices import RUNTIMES, resolve_device
 from mmib.encoders.captions import CaptionEncoder, pad_caption_states
 from mmib.encoders.entity_markers import mark_entities
 from mmib.encoders.image import ImageEncoder, build_image_encoder
@@ -41,7 +42,7 @@ from mmib.metrics import extract_spans
 from mmib.model.mmib import Batch, MMIBModel
 from mmib.model.run_folder import RunFolder, from_pretrained
 from mmib.predict.detector import Detection, Detector, crop_regions, load_default_detector
-from mmib.predict.onnx_runtime import RUNTIMES, use_onnx
+from mmib.predict.onnx_runtime import use_onnx
 from mmib.predict.tokenize import Token, tokenize_post
 
 logger = logging.getLogger(__name__)
@@ -145,15 +146,6 @@ def _opening_pool() -> ThreadPoolExecutor:
     """Opens posts ahead of the batch being predicted. A pool apart from the resizing one, so that the crops
     of the current batch never wait in line behind the posts of the next ones."""
     return ThreadPoolExecutor(max_workers=min(2, os.cpu_count() or 1), thread_name_prefix="mmib-open")
-
-
-def resolve_device(device: torch.device | str) -> torch.device:
-    """A torch device; "auto" is CUDA where present, then Apple MPS, then the CPU."""
-    if str(device) == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        return torch.device("mps" if torch.backends.mps.is_available() else "cpu")
-    return torch.device(device)
 
 
 def check_text(text: str, max_chars: int = MAX_CHARS) -> list[Token]:

@@ -27,7 +27,6 @@ from mmib.model.mmib import MMIBModel
 from mmib.model.run_folder import RunFolder
 
 OPSET = 17
-RUNTIMES = ("torch", "onnx")
 
 
 class OnnxUnavailable(RuntimeError):

@@ -20,9 +20,8 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-import torch
+from mmib.devices import device_name, resolve_device
 
-DEVICES = ("auto", "cpu", "cuda", "mps")
 PRECISIONS = ("no", "bf16", "fp16")
 
 
@@ -49,15 +48,9 @@ def make_accelerator(device: str = "auto", precision: str = "no", dist_timeout_m
     from accelerate import Accelerator
     from accelerate.utils import DistributedDataParallelKwargs, InitProcessGroupKwargs
 
-    if device not in DEVICES:
-        raise ValueError(f"device must be one of {', '.join(DEVICES)}, not {device!r}")
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
-    if device == "cuda" and not torch.cuda.is_available():
-        raise ValueError("--device cuda: no CUDA device is visible to this process")
-    if device == "mps" and not torch.backends.mps.is_available():
-        raise ValueError("--device mps: Apple's MPS backend is not available here")
-    cpu = device == "cpu" or (device == "auto" and not _has_accelerator())
+    cpu = resolve_device(device).type == "cpu"
     if precision == "fp16" and cpu:
         raise ValueError("--precision fp16 needs a GPU; on a CPU use bf16 or no")
     # Ablations switch parts of the model off (no L_rr, no L_ar, text-only): unused parameters are normal.
@@ -134,24 +127,14 @@ def _forget_earlier_settings() -> None:
     AcceleratorState._reset_state(reset_partial_state=not in_launched_process())
 
 
-def _has_accelerator() -> bool:
-    return torch.cuda.is_available() or torch.backends.mps.is_available()
-
-
 def describe(accelerator, precision: str, grad_accum: int, batch_size: int) -> Hardware:
     return Hardware(
-        device=_device_name(accelerator.device),
+        device=device_name(accelerator.device),
         precision=precision,
         processes=accelerator.num_processes,
         grad_accum=grad_accum,
         effective_batch=batch_size,
     )
-
-
-def _device_name(device: torch.device) -> str:
-    if device.type == "cuda":
-        return f"cuda ({torch.cuda.get_device_name(device)})"
-    return device.type
 
 
 def process_share(items: list, accelerator) -> list:
