@@ -439,6 +439,9 @@ def fetch_detector_command(
 
 
 RunArg = Annotated[Path, typer.Argument(help="Run folder written by mmib train.")]
+ModelArg = Annotated[
+    Path, typer.Argument(help="Run folder written by mmib train, or the name of a model installed by pip.")
+]
 NerRunOpt = Annotated[
     Path | None, typer.Option("--ner", help="For an MRE run: the NER run whose entities are paired.")
 ]
@@ -468,12 +471,14 @@ def _extractor(
     device="cpu",
     runtime: Runtime = Runtime.torch,
 ):
+    from mmib.model.package import locate_model
     from mmib.model.run_folder import RunFolder
     from mmib.predict import Extractor
 
-    for folder in (run_dir, ner):
-        if folder is not None:
-            RunFolder(folder).require()
+    run_dir, ner = (
+        None if folder is None else RunFolder(locate_model(folder)).require().path
+        for folder in (run_dir, ner)
+    )
     return Extractor.load(
         run_dir,
         detector=None if no_detector else "default",
@@ -506,9 +511,24 @@ def export(
         typer.echo(f"{network}: largest difference from PyTorch {difference:.2e}")
 
 
+@app.command("package")
+def package(
+    run_dir: RunArg,
+    name: Annotated[str, typer.Option("--name", help="The model's name, e.g. twitter17-ner.")],
+    version: Annotated[str, typer.Option("--version", help="e.g. 1.0")] = "1.0",
+    out: Annotated[Path, typer.Option("--out", help="Folder of the wheel.")] = Path("dist"),
+) -> None:
+    """Build a wheel of a run's model (weights, configs, tokenizer; not its training state). After `pip install`
+    of it, `mmib predict NAME ...` and `Extractor.load("NAME")` load it by name, offline."""
+    from mmib.model.package import package_run
+
+    wheel = package_run(run_dir, name, version, out)
+    typer.echo(f"wrote {wheel} ({wheel.stat().st_size / 2**20:.1f} MiB); install: pip install {wheel}")
+
+
 @app.command("predict")
 def predict(
-    run_dir: RunArg,
+    run_dir: ModelArg,
     input_path: Annotated[
         Path, typer.Option("--input", help="Posts: JSON lines (id, text, image) or CoNLL.")
     ],
@@ -568,7 +588,7 @@ def predict(
 
 @app.command("serve")
 def serve(
-    run_dir: RunArg,
+    run_dir: ModelArg,
     ner: NerRunOpt = None,
     no_detector: NoDetectorOpt = False,
     host: Annotated[str, typer.Option("--host")] = "127.0.0.1",

@@ -203,8 +203,11 @@ def save_weights(model: MMIBModel, path: Path) -> None:
 
 
 def from_pretrained(run_dir: Path | str, which: str = "best") -> tuple[MMIBModel, WordTokenizer]:
-    """The model of a run folder (``best`` or ``last`` weights), in eval mode, with its tokenizer."""
-    run = RunFolder(run_dir).require()
+    """The model of a run folder (``best`` or ``last`` weights), in eval mode, with its tokenizer. A name
+    instead of a folder loads the installed model of that name (``mmib package``; model/package.py)."""
+    from mmib.model.package import locate_model
+
+    run = RunFolder(locate_model(run_dir)).require()
     config = MMIBConfig.load(run.model_config)
     model, tokenizer = build_model(config, pretrained=False, encoder_folder=run.text_encoder)
     if which == "best":

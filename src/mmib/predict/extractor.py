@@ -40,6 +40,7 @@ from mmib.encoders.image import ImageEncoder, build_image_encoder
 from mmib.encoders.text import WordTokenizer
 from mmib.metrics import extract_spans
 from mmib.model.mmib import Batch, MMIBModel
+from mmib.model.package import locate_model
 from mmib.model.run_folder import RunFolder, from_pretrained
 from mmib.predict.detector import Detection, Detector, crop_regions, load_default_detector
 from mmib.predict.onnx_runtime import use_onnx
@@ -265,7 +266,8 @@ class Extractor:
         runtime: str = "torch",
         onnx_threads: int | None = None,
     ) -> Extractor:
-        """A run folder written by ``mmib train`` (best-dev weights).
+        """A run folder written by ``mmib train`` (best-dev weights), or the name of a model installed from a
+        wheel that ``mmib package`` built.
 
         ``detector``: "default" (the offline SSD detector where installed, else whole image only), None (whole
         image only), or any object with ``detect(image)``. ``ner``: for an MRE run, the NER run (or Extractor)
@@ -278,6 +280,7 @@ class Extractor:
             raise InputError(f"unknown runtime {runtime!r}: choose one of {', '.join(RUNTIMES)}")
         if runtime == "onnx" and resolve_device(device).type != "cpu":
             raise InputError("the onnx runtime runs on the CPU here: use --device cpu, or --runtime torch")
+        run_dir = locate_model(run_dir)  # a run folder, or an installed model's name (mmib package)
         model, tokenizer = from_pretrained(run_dir)
         config = model.config
         image_encoder = build_image_encoder(config.image_encoder) if config.reads_pixels else None
