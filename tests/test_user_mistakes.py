@@ -4,6 +4,7 @@ input files, a single split file, a read-only run folder."""
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from typer.testing import CliRunner
@@ -105,6 +106,22 @@ def test_numbers_in_yaml_1_1_exponent_form_are_read_as_numbers(tmp_path):
     assert (loaded.learning_rate, loaded.model.beta1) == (3e-5, 1e-3)
     dotted = loaded.with_dotted(parse_dotted(["--model.beta2", "2e-1", "--warmup-ratio=5e-2"]))
     assert (dotted.model.beta2, dotted.warmup_ratio) == (0.2, 0.05)
+
+
+@pytest.mark.parametrize(
+    ("argument", "message"),
+    [
+        (["--epochs", "true"], "epochs must be a whole number, not True"),
+        (["--epochs", "2.5"], "epochs must be a whole number, not 2.5"),
+        (["--model.use_alignment", "maybe"], "model.use_alignment must be true or false, not 'maybe'"),
+        (["--bucket-by-length", "nah"], "bucket_by_length must be true or false, not 'nah'"),
+        (["--data", "null"], "data must be text, not None"),
+    ],
+)
+def test_a_setting_of_the_wrong_kind_is_refused_not_taken(argument, message):
+    """A bool is an int and any text is truthy: without the check these ran as 1 epoch and L_ar on."""
+    with pytest.raises(ValueError, match=re.escape(message)):
+        TrainConfig(data="x").with_dotted(parse_dotted(argument))
 
 
 def test_text_where_a_number_belongs_is_one_line(tmp_path):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import types
 import typing
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
@@ -118,8 +119,8 @@ class TrainConfig:
                 f"{sorted(MODEL_KEYS)}"
             )
         return cls(
-            **as_numbers(cls, values, prefix),
-            model=MMIBConfig(**as_numbers(MMIBConfig, model, prefix + "model.")),
+            **as_typed(cls, values, prefix),
+            model=MMIBConfig(**as_typed(MMIBConfig, model, prefix + "model.")),
         )
 
     @classmethod
@@ -192,19 +193,51 @@ def parse_dotted(arguments: list[str]) -> dict[str, object]:
     return found
 
 
-def as_numbers(settings_class: type, values: dict, prefix: str = "") -> dict:
-    """``values`` with text in numeric settings read as numbers. PyYAML follows YAML 1.1, which reads
-    ``3e-5`` (no dot) as text, in config files and in ``--KEY VALUE`` alike; any other text where a number
-    belongs is a one-line error naming the setting instead of a TypeError deep in a check."""
+def as_typed(settings_class: type, values: dict, prefix: str = "") -> dict:
+    """``values`` checked against the settings' declared types, text read as numbers where one belongs.
+
+    Settings come from YAML files and ``--KEY VALUE`` alike, read by PyYAML, which follows YAML 1.1: ``3e-5``
+    (no dot) is text there. A value of the wrong kind (``--epochs true``, ``--model.use_alignment maybe``)
+    would otherwise pass silently (a bool is an int; any text is truthy) or fail deep in a check with a
+    TypeError; here it is one line naming the setting."""
     hints = typing.get_type_hints(settings_class)
-    converted = dict(values)
+    checked = dict(values)
     for key, value in values.items():
-        kinds = set(typing.get_args(hints.get(key)) or (hints.get(key),))
-        if not isinstance(value, str) or not kinds & {int, float}:
+        kinds = _kinds(hints.get(key))
+        if kinds is None or (value is None and type(None) in kinds):
             continue
+        checked[key] = _as_kind(value, kinds, f"{prefix}{key}")
+    return checked
+
+
+def _kinds(hint) -> set | None:
+    """The plain types a setting accepts (``int | None`` -> {int, NoneType}); None for containers."""
+    if hint is None:
+        return None
+    if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union:
+        return set(typing.get_args(hint))
+    return {hint} if typing.get_origin(hint) is None else None
+
+
+def _as_kind(value, kinds: set, name: str):
+    if bool in kinds:
+        if isinstance(value, bool):
+            return value
+        raise ValueError(f"{name} must be true or false, not {value!r}")
+    if float in kinds or int in kinds:
+        number = "a number" if float in kinds else "a whole number"
         try:
-            converted[key] = float(value) if float in kinds else int(value)
-        except ValueError:
-            number = "a number" if float in kinds else "a whole number"
-            raise ValueError(f"{prefix}{key} must be {number}, not {value!r}") from None
-    return converted
+            if isinstance(value, bool):
+                raise ValueError
+            if float in kinds:
+                return float(value)
+            if isinstance(value, float) and not value.is_integer():
+                raise ValueError
+            return int(value)
+        except (TypeError, ValueError):
+            raise ValueError(f"{name} must be {number}, not {value!r}") from None
+    if str in kinds:
+        if isinstance(value, bool) or value is None:
+            raise ValueError(f"{name} must be text, not {value!r}")
+        return str(value)
+    return value
