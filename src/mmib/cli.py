@@ -475,10 +475,9 @@ def _extractor(
     from mmib.model.run_folder import RunFolder
     from mmib.predict import Extractor
 
-    run_dir, ner = (
-        None if folder is None else RunFolder(locate_model(folder)).require().path
-        for folder in (run_dir, ner)
-    )
+    run_dir = RunFolder(locate_model(run_dir)).require().path  # a folder, or an installed model's name
+    if ner is not None:
+        ner = RunFolder(locate_model(ner)).require().path
     return Extractor.load(
         run_dir,
         detector=None if no_detector else "default",

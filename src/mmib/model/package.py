@@ -53,10 +53,9 @@ def package_run(run_dir: Path | str, name: str, version: str, out_dir: Path | st
             "from pathlib import Path\n\nFOLDER = Path(__file__).parent / 'model'\n"
         ).encode()
     }
-    for part in MODEL_PARTS:
+    for part in MODEL_PARTS:  # the ONNX folder only where the run was exported
         source = run.path / part
-        paths = sorted(p for p in source.rglob("*") if p.is_file()) if source.is_dir() else [source]
-        for path in paths:
+        for path in sorted(source.rglob("*")) if source.is_dir() else [source]:
             if path.is_file():
                 files[f"{module}/model/{path.relative_to(run.path).as_posix()}"] = path.read_bytes()
     info = f"{module}-{version}.dist-info"
