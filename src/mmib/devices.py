@@ -12,12 +12,6 @@ DEVICES = ("auto", "cpu", "cuda", "mps")
 RUNTIMES = ("torch", "onnx")  # prediction: PyTorch, or the exported text encoder and CNN under ONNX Runtime
 
 
-def has_accelerator() -> bool:
-    import torch
-
-    return torch.cuda.is_available() or torch.backends.mps.is_available()
-
-
 def resolve_device(device: object = "auto"):
     """A ``torch.device``: ``auto`` is CUDA where present, then Apple MPS, then the CPU. An unknown name, or
     an asked device this machine does not have, is a one-line ValueError."""
