@@ -20,6 +20,7 @@ import statistics
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -160,6 +161,29 @@ def prepare_data(args) -> str:
     if not (folder / "synth_summary.json").exists():
         generate(SynthConfig(task=task, size=size, seed=args.data_seed), folder, progress=False)
     return str(folder)
+
+
+def unfinished_run(settings: TrainConfig) -> bool:
+    """True when the seed's folder holds an interrupted run (an epoch checkpoint, not finished) with exactly
+    these settings: it is continued (`Trainer.fit(resume=True)`), so a run can span several sessions."""
+    folder = RunFolder(settings.output_dir)
+    try:
+        recorded = folder.read_train_config()
+    except FileNotFoundError:
+        return False
+    if not folder.last_state.exists():
+        return False
+    if folder.summary.exists() and json.loads(folder.summary.read_text()).get("finished"):
+        return False
+    # stop_after_epochs ends a process, not a run: it is left out of the comparison
+    recorded_settings = replace(TrainConfig.from_dict(recorded), stop_after_epochs=None)
+    same = (
+        recorded_settings.with_absolute_paths().to_dict()
+        == replace(settings, stop_after_epochs=None).with_absolute_paths().to_dict()
+    )
+    if same:
+        print(f"{folder}: interrupted run with the same settings, continued from its last epoch", flush=True)
+    return same
 
 
 def finished_run(settings: TrainConfig) -> dict | None:
@@ -337,8 +361,12 @@ def main() -> None:
             if k not in ("data", "output_dir", "seed", "feature_cache")
         }
         start = time.perf_counter()
-        # a seed that did not finish is trained again from the start (the run folder is this script's)
-        summary = finished_run(settings) or Trainer(settings, progress=False, overwrite=True).fit()
+        # a seed stopped after an epoch continues from it; any other unfinished seed starts again
+        # (the run folder is this script's)
+        resume = unfinished_run(settings)
+        summary = finished_run(settings) or Trainer(settings, progress=False, overwrite=True).fit(
+            resume=resume
+        )
         metrics = RunFolder(settings.output_dir).read_metrics()
         dev_line = metrics[summary["best_epoch"] - 1]
         result["dev"][seed] = dev_line["dev"]

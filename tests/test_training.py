@@ -191,3 +191,26 @@ def test_schedule_floor_ends_at_the_final_ratio_and_zero_floor_is_transformers_s
     floored, plain = rates(0.1), rates(0.0)
     assert abs(floored[-1] - 0.1) < 1e-9 and plain[-1] == 0.0
     assert max(floored) == max(plain) == 1.0 and floored[5] == plain[5] == 0.6
+
+
+def test_the_benchmark_harness_continues_an_interrupted_seed_with_the_same_settings(
+    tiny_encoder, synth_ner, tmp_path
+):
+    """A seed killed at a session's end resumes from its last epoch instead of starting again."""
+    import sys
+    from dataclasses import replace
+
+    from tests.conftest import REPO_ROOT
+
+    sys.path.insert(0, str(REPO_ROOT / "benchmarks"))
+    try:
+        from train_eval import unfinished_run
+    finally:
+        sys.path.pop(0)
+    settings = _config(tiny_encoder, synth_ner, tmp_path / "run", tmp_path / "cache", epochs=2)
+    assert not unfinished_run(settings)  # no folder yet
+    Trainer(replace(settings, stop_after_epochs=1), progress=False).fit()
+    assert unfinished_run(settings)
+    assert not unfinished_run(replace(settings, learning_rate=2e-3))  # other settings: not this run
+    Trainer(settings, progress=False).fit(resume=True)
+    assert not unfinished_run(settings)  # finished: scored as it is, not continued
