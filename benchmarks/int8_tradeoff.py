@@ -28,7 +28,7 @@ from train_eval import git_commit, hardware
 from mmib.data import load_dataset
 from mmib.predict import Extractor
 from mmib.training.evaluate_run import open_run_split
-from mmib.training.evaluation import predict_split, score
+from mmib.training.evaluation import predict_split
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -87,11 +87,11 @@ def main() -> None:
     for run in args.f1_runs:
         opened = open_run_split(run, "test", progress=False)
         batch = opened.train.eval_batch_size
-        task, records = opened.model.config.task, opened.prepared.records
+        task, records = opened.collator.task, opened.prepared.records
 
         def f1_of(model, opened=opened, task=task, records=records, batch=batch) -> float:
             predictions = predict_split(model, opened.collator, opened.prepared, batch)
-            return 100 * score(task, records, predictions)["f1"]
+            return 100 * task.score(records, predictions)["f1"]
 
         fp32 = f1_of(opened.model)
         f1[str(run)] = {"data": opened.train.data, "fp32": round(fp32, 2)}

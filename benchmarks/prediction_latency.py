@@ -37,9 +37,9 @@ from train_eval import git_commit, hardware
 from mmib.data import load_dataset
 from mmib.data.images import ImageStore
 from mmib.devices import RUNTIMES
+from mmib.encoders.detector import SsdMobileNetDetector, load_default_detector
 from mmib.model.run_folder import RunFolder
 from mmib.predict import Extractor
-from mmib.predict.detector import SsdMobileNetDetector, load_default_detector
 from mmib.predict.onnx_runtime import export_run
 
 
@@ -91,16 +91,17 @@ class BareNetworks:
 
     def __init__(self, extractor: Extractor, posts: list, batch_size: int, detector) -> None:
         from mmib.data.images import decode_image
-        from mmib.predict.detector import crop_regions
+        from mmib.encoders.detector import crop_regions
         from mmib.predict.tokenize import tokenize_post
+        from mmib.processing import PostInput
 
         self.extractor, self.detector, self.batch_size = extractor, detector, batch_size
         words = [[t.text for t in tokenize_post(text)] for text, _ in posts]
         self.text_batches = [
             extractor.tokenizer(words[i : i + batch_size]) for i in range(0, len(words), batch_size)
         ]
-        encoder, crops = extractor.image_encoder, extractor.config.max_crops
-        # the CNN's inputs per prediction batch (as Extractor.visual_inputs builds them): whole images, and whole
+        encoder, crops = extractor.image_side.encoder, extractor.config.max_crops
+        # the CNN's inputs per prediction batch (as LivePixels.inputs builds them): whole images, and whole
         # images with their detector crops
         self.whole, self.with_crops = [], []
         for begin in range(0, len(posts), batch_size):
@@ -115,14 +116,17 @@ class BareNetworks:
         images = [decode_image(image) if image is not None else None for _, image in posts]
         self.model_batches = []  # text and image features of each prediction batch, for the MMIB layers
         for begin in range(0, len(posts), batch_size):
-            features, mask, _ = extractor.visual_inputs(images[begin : begin + batch_size])
-            self.model_batches.append(extractor.make_batch(words[begin : begin + batch_size], features, mask))
+            features, mask, _ = extractor.image_side.inputs(images[begin : begin + batch_size])
+            posts_in = [
+                PostInput(post, identity=row) for row, post in enumerate(words[begin : begin + batch_size])
+            ]
+            self.model_batches.append(extractor.batch(posts_in, features, mask))
         self.time()  # warm-up: the batch shapes of the timed passes
 
     def _cnn(self, groups: list[torch.Tensor]) -> None:
         for group in groups:
-            for chunk in group.split(self.extractor.image_batch_size):
-                self.extractor.image_encoder(chunk)
+            for chunk in group.split(self.extractor.image_side.image_batch_size):
+                self.extractor.image_side.encoder(chunk)
 
     @torch.inference_mode()
     def time(self) -> dict[str, float]:

@@ -37,7 +37,8 @@ def hostile_png(side: int) -> bytes:
 
 def untrained_run(folder: Path) -> Path:
     from mmib.model import MMIBConfig
-    from mmib.model.run_folder import RunFolder, build_model
+    from mmib.model.mmib import build_model
+    from mmib.model.run_folder import RunFolder
 
     config = MMIBConfig(task="ner", labels=["O", "B-PER", "I-PER"])
     model, tokenizer = build_model(config)

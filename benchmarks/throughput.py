@@ -30,8 +30,9 @@ def measure(encoder: str, variant: str, steps: int, batch_size: int, data: str) 
     from mmib.data import load_dataset
     from mmib.encoders.image import ImageFeatureCache, build_image_encoder
     from mmib.encoders.text import WordTokenizer
-    from mmib.model.run_folder import build_model
-    from mmib.training.batching import Collator, default_cache_dir, epoch_batches, prepare_split
+    from mmib.model.mmib import build_model
+    from mmib.processing.image_side import CachedPixels, NoImage, default_cache_dir
+    from mmib.training.batching import Collator, epoch_batches, prepare_split
     from mmib.training.config import TrainConfig
     from mmib.training.trainer import make_optimizer, model_config_for, peak_rss_mb
 
@@ -43,9 +44,12 @@ def measure(encoder: str, variant: str, steps: int, batch_size: int, data: str) 
     image_encoder = build_image_encoder(settings.model.image_encoder)
     config = model_config_for(settings, dataset, image_encoder.feature_dim)
     model, tokenizer = build_model(config)
-    cache = None if settings.model.text_only else ImageFeatureCache(image_encoder, default_cache_dir())
-    split = prepare_split(dataset, "train", cache, config.image_feature_dim, config.max_crops, progress=False)
-    collator = Collator(WordTokenizer(tokenizer, config.max_length), config.labels, config.task)
+    if settings.model.text_only:
+        side = NoImage(config)
+    else:
+        side = CachedPixels(config, ImageFeatureCache(image_encoder, default_cache_dir()))
+    split = prepare_split(dataset, "train", side, progress=False)
+    collator = Collator.for_model(WordTokenizer(tokenizer, config.max_length), config)
     optimizer = make_optimizer(model, settings)
     batches = epoch_batches(split, batch_size, seed=0)
     model.train()

@@ -94,26 +94,24 @@ def profile(name: str, steps: int) -> dict:
     import torch
 
     from mmib.data.discover import load_dataset
-    from mmib.model.run_folder import build_model
-    from mmib.training.batching import Collator, epoch_batches, image_side, prepare_split
+    from mmib.model.mmib import build_model
+    from mmib.processing import cached_image_side, feature_width
+    from mmib.training.batching import Collator, epoch_batches, prepare_split
     from mmib.training.evaluation import predict_split
-    from mmib.training.trainer import image_feature_dim, make_optimizer, model_config_for, set_seed
+    from mmib.training.trainer import make_optimizer, model_config_for, set_seed
 
     torch.set_num_threads(2)
     config = settings(name, Path(tempfile.mkdtemp()), steps * 16)
     dataset = load_dataset(config.data)
     dataset.splits["train"] = dataset.splits["train"][: steps * 16]
-    model_config = model_config_for(config, dataset, image_feature_dim(config.model))
+    model_config = model_config_for(config, dataset, feature_width(config.model))
     set_seed(1)
     model, tokenizer = build_model(model_config)
     from mmib.encoders.text import WordTokenizer
 
     collator = Collator.for_model(WordTokenizer.for_model(tokenizer, model_config), model_config)
-    cache, captions = image_side(model_config, config.captions, None)
-    prepared = {
-        s: prepare_split(dataset, s, cache, model_config.image_feature_dim, 3, False, captions)
-        for s in ("train", "dev")
-    }
+    side = cached_image_side(model_config, config.captions, None)
+    prepared = {s: prepare_split(dataset, s, side, False) for s in ("train", "dev")}
     optimizer = make_optimizer(model, config)
     parts = dict.fromkeys(("collate", "forward", "backward", "optimizer"), 0.0)
     model.train()

@@ -37,14 +37,12 @@ def synth_re(tmp_path_factory) -> Path:
     return out
 
 
-@pytest.fixture(scope="session")
-def tiny_encoder(tmp_path_factory) -> str:
-    """A randomly initialised 2-layer, 32-wide BERT with a character-level WordPiece vocabulary:
-    offline and fast, for unit tests only."""
+def build_tiny_encoder(folder: Path) -> str:
+    """A randomly initialised 2-layer, 32-wide BERT with a character-level WordPiece vocabulary, saved in
+    ``folder``: offline and fast, for unit tests only (the same weights every time)."""
     import torch
     from transformers import BertConfig, BertModel, BertTokenizerFast
 
-    folder = tmp_path_factory.mktemp("tiny-bert")
     characters = list("abcdefghijklmnopqrstuvwxyz0123456789@#:/.,!?'-_")
     vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *characters, *[f"##{c}" for c in characters]]
     (folder / "vocab.txt").write_text("\n".join(vocab) + "\n")
@@ -61,6 +59,12 @@ def tiny_encoder(tmp_path_factory) -> str:
     BertModel(config).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return str(folder)
+
+
+@pytest.fixture(scope="session")
+def tiny_encoder(tmp_path_factory) -> str:
+    """:func:`build_tiny_encoder` in a session folder."""
+    return build_tiny_encoder(tmp_path_factory.mktemp("tiny-bert"))
 
 
 def tiny_run(tiny_encoder: str, data: Path, out: Path, **settings) -> Path:
@@ -113,3 +117,12 @@ def sample_image(tmp_path_factory) -> Path:
     ImageDraw.Draw(image).ellipse((100, 60, 220, 180), fill=(220, 40, 40))
     image.save(path)
     return path
+
+
+def image_side_of(cache, feature_dim: int, max_crops: int = 3):
+    """The image side a test's prepared split reads: cached CNN features (``cache``), or none (None)."""
+    from mmib.model import MMIBConfig
+    from mmib.processing.image_side import CachedPixels, NoImage
+
+    config = MMIBConfig(image_feature_dim=feature_dim, max_crops=max_crops)
+    return NoImage(config) if cache is None else CachedPixels(config, cache)

@@ -97,6 +97,7 @@ def test_caption_runs_train_evaluate_and_predict_with_caption(
     variant, tiny_encoder, synth_ner, synth_captions, tmp_path
 ):
     from mmib.predict import Extractor
+    from mmib.processing import PostInput
     from mmib.training import TrainConfig, Trainer
     from mmib.training.evaluate_run import evaluate_run
 
@@ -128,24 +129,18 @@ def test_caption_runs_train_evaluate_and_predict_with_caption(
     without = extractor.analyze(text)
     assert with_caption.image_used is (not pair) and without.image_used is False
     # the caption reaches the network: the CRF marginals differ with and without it
-    batch_with = extractor.make_batch(
-        [[t.text for t in with_caption.tokens]],
-        *extractor_inputs(extractor, "a man is holding a trophy"),
-        ["a man is holding a trophy"],
+    caption = "a man is holding a trophy"
+    words = [t.text for t in with_caption.tokens]
+    batch_with = extractor.batch(
+        [PostInput(words, caption)], *extractor.image_side.inputs([None], None, [caption])[:2]
     )
-    batch_without = extractor.make_batch(
-        [[t.text for t in without.tokens]], *extractor_inputs(extractor, None), [None]
+    batch_without = extractor.batch(
+        [PostInput(words)], *extractor.image_side.inputs([None], None, [None])[:2]
     )
     with torch.no_grad():
         fused_with = extractor.model.encode(batch_with).fused
         fused_without = extractor.model.encode(batch_without).fused
     assert not torch.allclose(fused_with, fused_without)
-
-
-def extractor_inputs(extractor, caption):
-    if extractor.caption_encoder is not None:
-        return extractor.caption_inputs([caption])
-    return extractor.visual_inputs([None])[:2]
 
 
 def test_caption_states_in_prediction_equal_the_training_cache(tiny_encoder, tmp_path):

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mmib.predict.detector import (
+from mmib.encoders.detector import (
     box_iou,
     decode_boxes,
     detector_folder,
@@ -75,7 +75,7 @@ def detector():
     pytest.importorskip("ai_edge_litert")
     if not (detector_folder() / "model.tflite").exists():
         pytest.skip("detector not fetched (mmib models fetch-detector)")
-    from mmib.predict.detector import SsdMobileNetDetector
+    from mmib.encoders.detector import SsdMobileNetDetector
 
     return SsdMobileNetDetector()
 

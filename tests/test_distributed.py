@@ -119,8 +119,9 @@ def test_two_process_evaluation_scores_every_post_once(tiny_ner_run, synth_ner, 
             # registered first, so it runs last: after mmib's own exit handler has ended the process group
             atexit.register(lambda: print("GROUP LEFT AT EXIT", dist.is_initialized()))
             from mmib.data import load_dataset
+            from mmib.processing.image_side import NoImage
             from mmib.training.batching import Collator, prepare_split
-            from mmib.model.run_folder import from_pretrained
+            from mmib.model.mmib import from_pretrained
             from mmib.training.evaluation import evaluate_split
             from mmib.training.hardware import make_accelerator
 
@@ -128,7 +129,7 @@ def test_two_process_evaluation_scores_every_post_once(tiny_ner_run, synth_ner, 
             model, tokenizer = from_pretrained({str(tiny_ner_run)!r})
             dataset = load_dataset({str(synth_ner)!r})
             dataset.splits["dev"] = dataset.splits["dev"][:57]
-            split = prepare_split(dataset, "dev", None, 32, 3, progress=False)
+            split = prepare_split(dataset, "dev", NoImage(model.config), progress=False)
             scores = evaluate_split(model, Collator.for_model(tokenizer, model.config), split, 4, accelerator)
             if accelerator is None or accelerator.is_main_process:
                 print("SCORES", json.dumps(scores))

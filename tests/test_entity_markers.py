@@ -7,6 +7,7 @@ import pytest
 
 from mmib.data import load_dataset
 from mmib.encoders.entity_markers import HEAD_MARKERS, TAIL_MARKERS, mark_entities
+from tests.conftest import image_side_of
 
 
 def test_markers_wrap_head_and_tail_and_point_at_the_openings():
@@ -37,12 +38,12 @@ def marked_run(make_tiny_run, synth_re, tmp_path_factory):
 
 
 def test_every_pair_is_its_own_marked_row(marked_run, synth_re):
-    from mmib.model.run_folder import from_pretrained
+    from mmib.model.mmib import from_pretrained
     from mmib.training.batching import Collator, prepare_split
 
     model, tokenizer = from_pretrained(marked_run)
     assert model.config.entity_markers
-    split = prepare_split(load_dataset(synth_re), "test", None, 0, 3, progress=False)
+    split = prepare_split(load_dataset(synth_re), "test", image_side_of(None, 0), progress=False)
     posts = [0, 1, 2]
     batch = Collator.for_model(tokenizer, model.config)(split, posts)
     records = [split.records[r] for p in posts for r in split.post_records[p]]
@@ -60,7 +61,7 @@ def test_prediction_marks_pairs_as_evaluation_does(marked_run, synth_re):
     from mmib.training.evaluation import predict_split
 
     extractor = Extractor.load(marked_run, detector=None)
-    split = prepare_split(load_dataset(synth_re), "test", None, 0, 3, progress=False)
+    split = prepare_split(load_dataset(synth_re), "test", image_side_of(None, 0), progress=False)
     expected = predict_split(
         extractor.model, Collator.for_model(extractor.tokenizer, extractor.config), split, 8
     )

@@ -19,7 +19,7 @@ class BoxDetector:
     name = "boxes"
 
     def detect(self, image):
-        from mmib.predict.detector import Detection
+        from mmib.encoders.detector import Detection
 
         width, height = image.size
         return [
@@ -36,9 +36,9 @@ def extractor(tiny_ner_run):
 def test_a_batch_of_images_and_crops_equals_one_image_at_a_time(extractor, synth_ner):
     paths = sorted((synth_ner / "synth_images").glob("*.jpg"))[:5]
     images = [decode_image(p) for p in paths[:2]] + [None] + [decode_image(p) for p in paths[2:]]
-    together, mask, detections = extractor.visual_inputs(images)
+    together, mask, detections = extractor.image_side.inputs(images)
     for row, image in enumerate(images):
-        alone, alone_mask, alone_detections = extractor.visual_inputs([image])
+        alone, alone_mask, alone_detections = extractor.image_side.inputs([image])
         assert mask[row].tolist() == alone_mask[0].tolist()
         assert detections[row] == alone_detections[0]
         assert torch.allclose(together[row], alone[0], atol=1e-3)  # float16 rounding of near-equal floats
@@ -96,11 +96,11 @@ def test_folded_efficientnet_gives_todays_features():
 def test_images_prepared_ahead_give_the_same_features_and_detections(extractor, synth_ner):
     paths = sorted((synth_ner / "synth_images").glob("*.jpg"))[:3]
     images = [decode_image(paths[0]), None, decode_image(paths[1]), decode_image(paths[2])]
-    prepared = [extractor.prepare_image(i) if i is not None else None for i in images]
+    prepared = [extractor.image_side.prepare(i) if i is not None else None for i in images]
     assert prepared[0].pixels.shape == (3, 3, 224, 224)  # whole image, then the two boxes' crops
     prepared[3] = None  # a post whose image was not prepared ahead is detected and preprocessed as before
-    ahead, ahead_mask, ahead_detections = extractor.visual_inputs(images, prepared)
-    plain, plain_mask, plain_detections = extractor.visual_inputs(images)
+    ahead, ahead_mask, ahead_detections = extractor.image_side.inputs(images, prepared)
+    plain, plain_mask, plain_detections = extractor.image_side.inputs(images)
     assert torch.equal(ahead, plain) and torch.equal(ahead_mask, plain_mask)
     assert ahead_detections == plain_detections and len(plain_detections[0]) == 2
 
@@ -169,7 +169,7 @@ def test_the_cnn_runs_in_its_own_thread_a_batch_ahead(tiny_ner_run, synth_ner):
 
     small = Extractor.load(tiny_ner_run, detector=BoxDetector(), batch_size=2)
     events: list[str] = []
-    encode_regions, text_encoder_forward = small.encode_regions, small.model.text_encoder.forward
+    encode_regions, text_encoder_forward = small.image_side.encode_regions, small.model.text_encoder.forward
 
     def watched_encode(regions):
         events.append(f"cnn in {threading.current_thread().name.split('_')[0]}")
@@ -179,7 +179,7 @@ def test_the_cnn_runs_in_its_own_thread_a_batch_ahead(tiny_ner_run, synth_ner):
         events.append(f"text in {threading.current_thread().name}")
         return text_encoder_forward(*args, **kwargs)
 
-    small.encode_regions = watched_encode
+    small.image_side.encode_regions = watched_encode
     small.model.text_encoder.forward = watched_text
     image = sorted((synth_ner / "synth_images").glob("*.jpg"))[0]
     results = small.analyze_many([("Kobe Bryant at Staples Center", image)] * 5)  # batches of 2, 2, 1
@@ -207,7 +207,7 @@ def test_posts_opened_ahead_over_several_batches_keep_order_and_predictions(tiny
 
 
 def test_the_first_bad_post_is_named_when_posts_are_opened_ahead(tiny_ner_run, synth_ner, tmp_path):
-    from mmib.predict.extractor import InputError
+    from mmib.predict.inputs import InputError
 
     image = sorted((synth_ner / "synth_images").glob("*.jpg"))[0]
     broken = tmp_path / "broken.jpg"

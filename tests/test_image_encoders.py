@@ -91,7 +91,7 @@ def test_paper_configurations_resolve_to_bert_and_resnet(
     tiny stand-ins in place of the hub downloads, they build a BertModel and a ResNetModel."""
     from mmib.encoders import image, text
     from mmib.model.config import MMIBConfig
-    from mmib.model.run_folder import build_model
+    from mmib.model.mmib import build_model
     from mmib.training import TrainConfig
 
     settings = TrainConfig.from_yaml(REPO / "configs" / f"{name}.yaml")

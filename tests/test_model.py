@@ -15,11 +15,12 @@ from mmib.encoders.text import WordTokenizer
 from mmib.model import MMIBConfig
 from mmib.model.alignment import AlignmentDiscriminator, negative_partners
 from mmib.model.heads import CrfHead
+from mmib.model.mmib import build_model
 from mmib.model.refinement import gaussian_kl
-from mmib.model.run_folder import build_model
 from mmib.training.batching import Collator, epoch_batches, prepare_split
 from mmib.training.config import TrainConfig
 from mmib.training.trainer import make_optimizer
+from tests.conftest import image_side_of
 
 
 def _model(tiny_encoder, task="ner", labels=None, **overrides):
@@ -42,7 +43,7 @@ def prepared(synth_ner, synth_re, tmp_path_factory):
     out = {}
     for name, folder in (("ner", synth_ner), ("re", synth_re)):
         dataset = load_dataset(folder)
-        out[name] = (dataset, prepare_split(dataset, "train", cache, 32, 3, progress=False))
+        out[name] = (dataset, prepare_split(dataset, "train", image_side_of(cache, 32), progress=False))
     return out
 
 
@@ -61,7 +62,7 @@ def test_padding_never_leaks(tiny_encoder, prepared, task):
         tiny_encoder, "ner" if task == "ner" else "mre", list(dataset.label_vocab().labels)
     )
     model.eval()
-    collator = Collator(WordTokenizer(tokenizer, 128), model.config.labels, model.config.task)
+    collator = Collator.for_model(WordTokenizer(tokenizer, 128), model.config)
     lengths = [len(split.records[split.post_records[p][0]].tokens) for p in range(split.num_posts)]
     short, long = lengths.index(min(lengths)), lengths.index(max(lengths))
     assert lengths[long] > lengths[short]
@@ -80,7 +81,7 @@ def test_padding_never_leaks(tiny_encoder, prepared, task):
 def test_posts_without_any_image_give_finite_loss(tiny_encoder, prepared):
     dataset, split = prepared["ner"]
     model, tokenizer = _model(tiny_encoder, labels=list(dataset.label_vocab().labels))
-    batch = Collator(WordTokenizer(tokenizer, 128), model.config.labels, "ner")(split, [0, 1, 2])
+    batch = Collator.for_model(WordTokenizer(tokenizer, 128), model.config)(split, [0, 1, 2])
     batch.image_mask[:] = False
     batch.image_features[:] = 0
     output = model(batch)
@@ -197,7 +198,7 @@ def test_alignment_weight_scales_l_ar_in_the_total_loss(tiny_encoder, prepared):
     dataset, split = prepared["ner"]
     model, tokenizer = _model(tiny_encoder, labels=list(dataset.label_vocab().labels))
     model.eval()  # z = mu, no dropout: two passes see the same numbers
-    batch = Collator(WordTokenizer(tokenizer, 128), model.config.labels, "ner")(split, list(range(8)))
+    batch = Collator.for_model(WordTokenizer(tokenizer, 128), model.config)(split, list(range(8)))
     with torch.no_grad():
         once = model(batch)
         model.config.alignment_weight = 3.0
@@ -238,9 +239,7 @@ def test_every_parameter_is_optimised_and_moves(tiny_encoder, prepared, task, ov
     assert {id(p) for p in in_optimizer} == {id(p) for p in trainable}
     before = {name: p.detach().clone() for name, p in model.named_parameters()}
     model.train()
-    batch = Collator(WordTokenizer(tokenizer, 128), model.config.labels, model.config.task)(
-        split, list(range(8))
-    )
+    batch = Collator.for_model(WordTokenizer(tokenizer, 128), model.config)(split, list(range(8)))
     for _ in range(2):  # the linear log-variance head starts with zero weights: APEnc_sigma moves from step 2
         optimizer.zero_grad()
         model(batch).loss.backward()
@@ -255,7 +254,7 @@ def test_every_parameter_is_optimised_and_moves(tiny_encoder, prepared, task, ov
 def test_overfits_eight_samples(tiny_encoder, prepared):
     dataset, split = prepared["ner"]
     model, tokenizer = _model(tiny_encoder, labels=list(dataset.label_vocab().labels), dropout=0.0)
-    collator = Collator(WordTokenizer(tokenizer, 128), model.config.labels, "ner")
+    collator = Collator.for_model(WordTokenizer(tokenizer, 128), model.config)
     batch = collator(split, list(range(8)))
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
     model.train()
@@ -311,7 +310,7 @@ def test_prediction_encode_skips_the_losses_and_gives_the_same_fused_states(
         tiny_encoder, "ner", list(dataset.label_vocab().labels), logvar_head=logvar_head
     )
     model.eval()
-    collator = Collator(WordTokenizer(tokenizer, 128), model.config.labels, model.config.task)
+    collator = Collator.for_model(WordTokenizer(tokenizer, 128), model.config)
     batch = collator(split, list(range(6)))
     with torch.no_grad():
         full, lean = model.encode(batch), model.encode(batch, losses=False)
@@ -334,7 +333,7 @@ def test_image_side_padding_beyond_a_batch_s_widest_post_changes_nothing(tiny_en
     )
     model, tokenizer = _model(tiny_encoder, labels=list(dataset.label_vocab().labels))
     model.eval()
-    collator = Collator(WordTokenizer(tokenizer, 128), model.config.labels, "ner")
+    collator = Collator.for_model(WordTokenizer(tokenizer, 128), model.config)
     posts = list(range(8))
     cut = collator(padded, posts)
     assert cut.image_features.size(1) == split.image_features.size(1) < padded.image_features.size(1)

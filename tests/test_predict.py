@@ -15,10 +15,12 @@ from typer.testing import CliRunner
 from mmib.cli import app
 from mmib.data import load_dataset
 from mmib.data.images import decode_image
+from mmib.encoders.detector import Detection
 from mmib.predict import Extractor, InputError
 from mmib.predict.batch import predict_file
-from mmib.predict.detector import Detection
+from mmib.predict.decoding import classify_pairs
 from mmib.predict.tokenize import tokenize_post
+from tests.conftest import image_side_of
 
 # ---- tokenizer ----------------------------------------------------------------------------------------
 
@@ -88,11 +90,9 @@ def test_api_path_equals_the_evaluation_path(ner_extractor, tiny_ner_run, synth_
     from mmib.training.evaluation import predict_split
 
     dataset = load_dataset(synth_ner)
-    split = prepare_split(dataset, "test", None, 32, 3, progress=False)
+    split = prepare_split(dataset, "test", image_side_of(None, 32), progress=False)
     config = ner_extractor.config
-    tags = predict_split(
-        ner_extractor.model, Collator(ner_extractor.tokenizer, config.labels, "ner"), split, 8
-    )
+    tags = predict_split(ner_extractor.model, Collator.for_model(ner_extractor.tokenizer, config), split, 8)
     compared = 0
     for post, predicted in zip(split.records[:40], tags[:40], strict=True):
         text = " ".join(post.tokens)
@@ -108,9 +108,9 @@ def test_whole_image_features_equal_the_training_cache(ner_extractor, tiny_ner_r
     from mmib.encoders.image import ImageFeatureCache
 
     path = sorted((synth_ner / "synth_images").glob("*.jpg"))[0]
-    cached = ImageFeatureCache(ner_extractor.image_encoder, tiny_ner_run.parent / "features")
+    cached = ImageFeatureCache(ner_extractor.image_side.encoder, tiny_ner_run.parent / "features")
     expected = cached.features([path], progress=False)[path]
-    features, mask, _ = ner_extractor.visual_inputs([decode_image(path)])
+    features, mask, _ = ner_extractor.image_side.inputs([decode_image(path)])
     assert mask[0].tolist() == [True, False, False, False]
     assert torch.equal(features[0, 0], expected)
 
@@ -136,7 +136,7 @@ def test_a_plugged_detector_feeds_crops(tiny_ner_run, sample_image):
     extractor = Extractor.load(tiny_ner_run, detector=FakeDetector())
     result = extractor.analyze("a post about nothing", sample_image)
     assert [o.label for o in result.objects] == ["Person", "Car"] and result.image_used
-    features, mask, _ = extractor.visual_inputs([decode_image(sample_image)])
+    features, mask, _ = extractor.image_side.inputs([decode_image(sample_image)])
     assert mask[0].tolist() == [True, True, True, False]
     assert not torch.equal(features[0, 1], features[0, 0])
 
@@ -212,19 +212,19 @@ def test_analyze_sees_each_image_once_for_entities_and_relations(
             return super().detect(image)
 
     # the tiny NER model's own entities are arbitrary: fix two, so that pairs are scored
-    monkeypatch.setattr("mmib.predict.extractor.extract_spans", lambda tags: [("PER", 0, 1), ("PER", 2, 4)])
+    monkeypatch.setattr("mmib.predict.results.extract_spans", lambda tags: [("PER", 0, 1), ("PER", 2, 4)])
     extractor = Extractor.load(tiny_re_run, detector=CountingDetector(), ner=tiny_ner_run)
     text = "Fezai met Tifeele Restor at the river"
     result = extractor.analyze(text, sample_image)
     assert [e.text for e in result.entities] == ["Fezai", "Tifeele Restor"]
     assert CountingDetector.calls == 1
-    assert extractor._detector_lock is extractor.ner._detector_lock  # one detector, one lock
+    assert extractor.image_side.lock is extractor.ner.image_side.lock  # one detector, one lock
     # relations from the shared features equal those of a pass that computes its own
     image = decode_image(sample_image)
     pairs = [(result.entities[0], result.entities[1]), (result.entities[1], result.entities[0])]
-    own = extractor._classify_pairs(text, result.tokens, image, pairs)
-    shared = extractor._classify_pairs(
-        text, result.tokens, image, pairs, extractor.visual_inputs([image])[:2]
+    own = classify_pairs(extractor, text, result.tokens, image, pairs)
+    shared = classify_pairs(
+        extractor, text, result.tokens, image, pairs, extractor.image_side.inputs([image])[:2]
     )
     assert shared == own and len(own) == 2
     assert result.relations == sorted((r for r in own if r.relation != "None"), key=lambda r: -r.confidence)

@@ -10,8 +10,9 @@ import pytest
 
 from mmib.data.errors import DataFormatError
 from mmib.predict.batch import MergeMismatch, PredictCounts, merge_parts, part_path, predict_file, read_posts
-from mmib.predict.extractor import PostPrediction, check_text
+from mmib.predict.inputs import check_text
 from mmib.predict.output import OutputInUse, dump_record, open_for_append, read_done
+from mmib.predict.results import PostPrediction
 
 
 class EchoExtractor:

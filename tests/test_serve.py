@@ -12,8 +12,8 @@ import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
+from mmib.encoders.detector import Detection
 from mmib.predict import Extractor
-from mmib.predict.detector import Detection
 from mmib.predict.serve import create_app
 
 

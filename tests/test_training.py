@@ -8,10 +8,11 @@ import pytest
 
 from mmib.data import load_dataset
 from mmib.encoders.image import ImageFeatureCache, build_image_encoder
-from mmib.model.run_folder import from_pretrained
+from mmib.model.mmib import from_pretrained
 from mmib.training import TrainConfig, Trainer
 from mmib.training.batching import prepare_split
 from mmib.training.evaluate_run import evaluate_run
+from tests.conftest import image_side_of
 
 
 def _config(tiny_encoder, data, out, cache, **overrides) -> TrainConfig:
@@ -89,20 +90,21 @@ def test_image_features_are_computed_once(tiny_encoder, synth_ner, tmp_path):
         _config(tiny_encoder, synth_ner, tmp_path / "a", tmp_path / "cache", epochs=1), progress=False
     )
     first.fit()
-    assert first.image_counts.computed > 0 and first.image_counts.from_cache == 0
+    computed = first.image_side_report["image_features"]
+    assert computed.computed > 0 and computed.from_cache == 0
     second = Trainer(
         _config(tiny_encoder, synth_ner, tmp_path / "b", tmp_path / "cache", epochs=1), progress=False
     )
     second.fit()
-    assert second.image_counts.computed == 0
-    assert second.image_counts.from_cache == first.image_counts.computed
+    read = second.image_side_report["image_features"]
+    assert read.computed == 0 and read.from_cache == computed.computed
 
 
 def test_a_dataset_without_image_folder_is_said(synth_ner, tmp_path):
     dataset = load_dataset(synth_ner)
     dataset.image_root = None  # as for the text-only benchmark releases
     cache = ImageFeatureCache(build_image_encoder("random-cnn"), tmp_path)
-    prepared = prepare_split(dataset, "dev", cache, cache.encoder.feature_dim, 3, progress=False)
+    prepared = prepare_split(dataset, "dev", image_side_of(cache, cache.encoder.feature_dim), progress=False)
     assert cache.counts.without_image_folder == prepared.num_posts > 0
     assert not prepared.image_mask.any()
     assert f"{prepared.num_posts} posts image-absent" in str(cache.counts)

@@ -14,11 +14,13 @@ from mmib.data import load_dataset
 from mmib.encoders.image import ImageFeatureCache, build_image_encoder
 from mmib.encoders.text import WordTokenizer
 from mmib.model import MMIBConfig
-from mmib.model.run_folder import RunFolder, build_model
+from mmib.model.mmib import build_model
+from mmib.model.run_folder import RunFolder
 from mmib.training import TrainConfig, Trainer
 from mmib.training.batching import Collator, PreparedSplit, epoch_batches, prepare_split
 from mmib.training.evaluation import predict_split
 from mmib.training.trainer import make_optimizer
+from tests.conftest import image_side_of
 
 
 def _split(posts: int, pairs_per_post: int = 1) -> PreparedSplit:
@@ -54,7 +56,7 @@ def test_bucketed_epochs_see_every_post_once_and_pad_to_their_own_length():
 def ner_model_and_split(tiny_encoder, synth_ner, tmp_path_factory):
     dataset = load_dataset(synth_ner)
     cache = ImageFeatureCache(build_image_encoder("random-cnn"), tmp_path_factory.mktemp("features"))
-    split = prepare_split(dataset, "dev", cache, 32, 3, progress=False)
+    split = prepare_split(dataset, "dev", image_side_of(cache, 32), progress=False)
     config = MMIBConfig(
         task="ner",
         labels=list(dataset.label_vocab().labels),

@@ -138,7 +138,7 @@ def test_a_run_trained_with_a_relative_data_path_evaluates_from_anywhere(finishe
     ],
 )
 def test_a_damaged_run_folder_is_a_one_line_error_naming_the_file(finished_run, tmp_path, damage, message):
-    from mmib.model.run_folder import from_pretrained
+    from mmib.model.mmib import from_pretrained
 
     run = tmp_path / "run"
     shutil.copytree(finished_run, run)

@@ -58,12 +58,12 @@ def test_data_check_on_one_split_file_beside_images(synth_ner):
 
 @pytest.mark.slow
 def test_evaluate_on_a_run_folder_it_cannot_write_still_prints_the_scores(tiny_ner_run, monkeypatch):
-    import mmib.training.evaluate_run as evaluate_run
+    from mmib.processing import NerTask
 
     def refuse(*_args, **_kwargs):
         raise PermissionError(13, "Permission denied")
 
-    monkeypatch.setattr(evaluate_run, "write_predictions", refuse)
+    monkeypatch.setattr(NerTask, "write_predictions", refuse)
     result = CliRunner().invoke(app, ["evaluate", str(tiny_ner_run), "--split", "dev"])
     assert result.exit_code == 0, result.output
     assert (

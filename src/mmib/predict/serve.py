@@ -46,7 +46,10 @@ from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 
 from mmib.data.images import DEFAULT_MAX_PIXELS, ImageUnreadable, decode_image
-from mmib.predict.extractor import Extractor, InputError, PostPrediction, check_caption, check_text
+from mmib.predict.extractor import Extractor
+from mmib.predict.inputs import InputError, check_caption, check_text
+from mmib.predict.results import PostPrediction
+from mmib.processing import ReTask
 
 IMAGE_TYPES = {"image/jpeg", "image/png", "image/gif", "image/webp", "image/bmp", "image/tiff"}
 TEXT_ROOM = 1 << 16  # what a body may hold beside the image: the text, other fields, multipart headers
@@ -350,7 +353,7 @@ def create_app(
             loop = asyncio.get_running_loop()
             post.picture, post.pixels = await loop.run_in_executor(decoding, decode_within, picture, budget)
         picture = post.picture
-        if picture is not None and (config.text_only or config.image_source != "pixels"):
+        if picture is not None and not extractor.image_side.reads_pixels:
             post.notes.append("this run does not read pixels: the image was not used")
         elif picture is not None and extractor.detector is None:
             post.notes.append("no object detector installed: the whole image was used, without object crops")
@@ -360,7 +363,8 @@ def create_app(
     async def predict(request: Request) -> dict:
         with batcher.arrival():
             post = await parse(request)
-            future = None if config.task == "mre" and post.head and post.tail else batcher.enqueue(post)
+            given_pair = isinstance(extractor.processor.task, ReTask) and post.head and post.tail
+            future = None if given_pair else batcher.enqueue(post)
         try:
             if future is None:
                 result = await asyncio.get_running_loop().run_in_executor(None, batcher.relations, post)

@@ -1,8 +1,9 @@
-"""From dataset records to model batches: labels to ids, image features per post, post grouping.
+"""From dataset records to model batches: post grouping, the image side per post, epoch batches.
 
-Image features of a split are looked up once (through the on-disk cache) before training; batches then
-only index tensors. MRE instances that share a post (same words, same image) are grouped so that each
-post is encoded once per batch and its entity pairs are pooled from the same C.
+A split's image side is fetched once (through the on-disk caches) before training; batches then only index
+tensors. MRE instances that share a post (same words, same image) are grouped so that each post is encoded
+once per batch and its entity pairs are pooled from the same C. The batch itself is built by
+:class:`mmib.processing.MMIBProcessor`, as for prediction.
 """
 
 from __future__ import annotations
@@ -10,25 +11,20 @@ from __future__ import annotations
 import random
 import zlib
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 
-from mmib.data.captions import CaptionSet
 from mmib.data.discover import Dataset
-from mmib.data.images import ImageStore
 from mmib.data.records import NerPost, ReInstance
-from mmib.encoders.captions import CaptionEncoder, CaptionFeatureCache, CaptionSide
-from mmib.encoders.entity_markers import mark_entities
-from mmib.encoders.image import ImageFeatureCache, build_image_encoder
 from mmib.encoders.text import WordTokenizer
 from mmib.model.config import MMIBConfig
 from mmib.model.mmib import Batch
+from mmib.processing import ImageSide, MMIBProcessor, PairInput, PostInput, Task
 
 
 @dataclass
 class PreparedSplit:
-    """One split ready for batching: records, their post grouping and image features."""
+    """One split ready for batching: records, their post grouping and image side."""
 
     name: str
     records: list[NerPost] | list[ReInstance]
@@ -50,43 +46,21 @@ def _post_key(record: NerPost | ReInstance) -> tuple:
 
 
 def prepare_split(
-    dataset: Dataset,
-    split: str,
-    cache: ImageFeatureCache | None,
-    feature_dim: int,
-    max_crops: int,
-    progress: bool = True,
-    caption_side: CaptionSide | None = None,
+    dataset: Dataset, split: str, image_side: ImageSide, progress: bool = True
 ) -> PreparedSplit:
-    """Group records into posts and fetch each post's whole-image and crop features (masked if absent),
-    or, with ``caption_side``, its caption (and the caption's token states when the side has a cache)."""
+    """Group records into posts and fetch each post's image side (CNN features of the whole image and its
+    crops, masked where absent; or its caption, with the caption's token states when MMIB reads them)."""
     records = dataset.splits[split]
     keys: dict[tuple, int] = {}
     post_of_record = [keys.setdefault(_post_key(r), len(keys)) for r in records]
     post_records: list[list[int]] = [[] for _ in keys]
     for record_index, post in enumerate(post_of_record):
         post_records[post].append(record_index)
-    features = torch.zeros(len(keys), max_crops + 1, feature_dim)
-    mask = torch.zeros(len(keys), max_crops + 1, dtype=torch.bool)
-    captions = None
-    if caption_side is not None:
-        image_ids = [records[rs[0]].image_id for rs in post_records]
-        captions, caption_features, caption_mask = caption_side.post_inputs(split, image_ids, progress)
-        if caption_features is not None:
-            features, mask = caption_features, caption_mask
-    elif cache is not None and dataset.image_root is not None:
-        store = ImageStore.discover(dataset.image_root, split, max_crops=max_crops)
-        located = [store.locate(records[rs[0]].image_id, records[rs[0]].index) for rs in post_records]
-        vectors = cache.features([p for paths in located for p in paths if p is not None], progress=progress)
-        for post, paths in enumerate(located):
-            for slot, path in enumerate(paths):
-                vector = vectors.get(path) if path is not None else None
-                if vector is not None:
-                    features[post, slot] = vector
-                    mask[post, slot] = True
-    elif cache is not None:
-        cache.counts.without_image_folder += len(post_records)  # said in the run's image-features line
-    return PreparedSplit(split, records, post_of_record, post_records, features, mask, captions)
+    first_records = [records[rs[0]] for rs in post_records]
+    images = image_side.split_images(dataset, split, first_records, progress)
+    return PreparedSplit(
+        split, records, post_of_record, post_records, images.features, images.mask, images.captions
+    )
 
 
 def _image_identity(split: PreparedSplit, post: int) -> int:
@@ -95,98 +69,50 @@ def _image_identity(split: PreparedSplit, post: int) -> int:
     return zlib.crc32(image_id.encode()) if image_id is not None else -1 - post
 
 
-class Collator:
-    """Builds a :class:`Batch` from a list of post numbers of a prepared split."""
+def post_input(split: PreparedSplit, post: int) -> PostInput:
+    """A prepared post as the processor takes it, with its gold labels."""
+    records = [split.records[r] for r in split.post_records[post]]
+    first = records[0]
+    pairs = [
+        PairInput((r.head.start, r.head.end), (r.tail.start, r.tail.end), r.relation, r.source_line)
+        for r in records
+        if isinstance(r, ReInstance)
+    ]
+    return PostInput(
+        words=first.tokens,
+        caption=split.captions[post] if split.captions is not None else None,
+        identity=_image_identity(split, post),
+        tags=first.tags if isinstance(first, NerPost) else None,
+        pairs=pairs,
+        source_line=first.source_line,
+    )
 
-    def __init__(
-        self,
-        tokenizer: WordTokenizer,
-        labels: list[str],
-        task: str,
-        caption_pair: bool = False,
-        entity_markers: bool = False,
-    ) -> None:
-        self.tokenizer = tokenizer
-        self.label_ids = {label: i for i, label in enumerate(labels)}
-        self.task = task
-        self.caption_pair = caption_pair  # the caption goes in as a second text segment
-        self.entity_markers = entity_markers and task == "mre"  # one marked text row per entity pair
+
+class Collator:
+    """Builds a :class:`Batch` from a list of post numbers of a prepared split (through the processor)."""
+
+    def __init__(self, processor: MMIBProcessor) -> None:
+        self.processor = processor
 
     @classmethod
     def for_model(cls, tokenizer: WordTokenizer, config: MMIBConfig) -> Collator:
-        return cls(tokenizer, config.labels, config.task, config.caption_pair, config.entity_markers)
+        return cls(MMIBProcessor.for_model(tokenizer, config))
+
+    @property
+    def task(self) -> Task:
+        return self.processor.task
 
     def lengths(self, split: PreparedSplit) -> list[int]:
-        """Sub-words of each post's text row (its first chunk's worth at most; markers and the pair's
-        caption included): what a batch pads to, the key of length bucketing."""
-        found = []
-        for post, records in enumerate(split.post_records):
-            words = split.records[records[0]].tokens
-            length = sum(len(self.tokenizer.pieces(word)) for word in words) + 2
-            if self.entity_markers:
-                length += 4  # two markers around each of head and tail
-            if self.caption_pair and split.captions is not None:
-                length += len(self.tokenizer.caption_pieces(split.captions[post]))
-            found.append(min(length, self.tokenizer.max_length + self.tokenizer.caption_room))
-        return found
-
-    def label_id(self, label: str, record) -> int:
-        if label not in self.label_ids:
-            raise ValueError(
-                f"{label!r} in record at line {record.source_line} is not among the model's labels; "
-                f"known: {', '.join(self.label_ids)}"
-            )
-        return self.label_ids[label]
+        """Sub-words of each post's text row: what a batch pads to, the key of length bucketing."""
+        captions = split.captions or [None] * split.num_posts
+        return [
+            self.processor.length(split.records[records[0]].tokens, captions[post])
+            for post, records in enumerate(split.post_records)
+        ]
 
     def __call__(self, split: PreparedSplit, posts: list[int]) -> Batch:
-        if self.entity_markers:
-            return self._marked_pairs(split, posts)
-        first_records = [split.records[split.post_records[p][0]] for p in posts]
-        words = [record.tokens for record in first_records]
-        lengths = torch.tensor([len(w) for w in words])
-        second = [split.captions[p] for p in posts] if self.caption_pair else None
-        image_features, image_mask = image_side_of(split, posts)
-        batch = Batch(
-            text=self.tokenizer(words, second),
-            word_lengths=lengths,
-            image_features=image_features,
-            image_mask=image_mask,
-            post_ids=torch.tensor([_image_identity(split, p) for p in posts]),
-        )
-        if self.task == "ner":
-            tags = torch.zeros(len(posts), int(lengths.max()), dtype=torch.long)
-            for row, record in enumerate(first_records):
-                tags[row, : len(record.tags)] = torch.tensor([self.label_id(t, record) for t in record.tags])
-            batch.tags = tags
-        else:
-            pairs = [(row, split.records[r]) for row, p in enumerate(posts) for r in split.post_records[p]]
-            batch.pair_post = torch.tensor([row for row, _ in pairs])
-            batch.heads = torch.tensor([[r.head.start, r.head.end] for _, r in pairs])
-            batch.tails = torch.tensor([[r.tail.start, r.tail.end] for _, r in pairs])
-            batch.relations = torch.tensor([self.label_id(r.relation, r) for _, r in pairs])
-        return batch
-
-    def _marked_pairs(self, split: PreparedSplit, posts: list[int]) -> Batch:
-        """MRE with entity markers: every pair is its own text row (its post's words with the head and
-        tail marked) and shares its post's image side; the head reads the two opening markers."""
-        pairs = [(p, split.records[r]) for p in posts for r in split.post_records[p]]
-        marked = [
-            mark_entities(r.tokens, (r.head.start, r.head.end), (r.tail.start, r.tail.end)) for _, r in pairs
-        ]
-        rows = torch.tensor([p for p, _ in pairs])
-        second = [split.captions[p] for p, _ in pairs] if self.caption_pair else None
-        image_features, image_mask = image_side_of(split, rows.tolist())  # (N, m+1, F), (N, m+1)
-        return Batch(
-            text=self.tokenizer([words for words, _, _ in marked], second),
-            word_lengths=torch.tensor([len(words) for words, _, _ in marked]),
-            image_features=image_features,
-            image_mask=image_mask,
-            post_ids=torch.tensor([_image_identity(split, p) for p, _ in pairs]),
-            pair_post=torch.arange(len(pairs)),
-            heads=torch.tensor([list(head) for _, head, _ in marked]),
-            tails=torch.tensor([list(tail) for _, _, tail in marked]),
-            relations=torch.tensor([self.label_id(r.relation, r) for _, r in pairs]),
-        )
+        features, mask = image_side_of(split, posts)
+        return self.processor([post_input(split, post) for post in posts], features, mask)
 
 
 def image_side_of(split: PreparedSplit, posts: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -242,33 +168,3 @@ def epoch_batches(
     if lengths is not None and seed is not None:
         rng.shuffle(batches)  # else every window would run short posts first, long ones last
     return batches
-
-
-def image_side(
-    config: MMIBConfig, captions: str | None, cache_dir: str | Path | None, device: torch.device | str = "cpu"
-) -> tuple[ImageFeatureCache | None, CaptionSide | None]:
-    """What stands for the image in a model's batches: a CNN feature cache (pixels), the captions (as
-    token states for MMIB, as texts for the caption-pair baseline), or nothing (text-only)."""
-    cache_dir = cache_dir or default_cache_dir()
-    if config.uses_captions:
-        if not captions:
-            raise ValueError(
-                "this model reads image captions: give --captions FILE (or `captions:` in the YAML)"
-            )
-        states = (
-            None
-            if config.text_only
-            else CaptionFeatureCache(
-                CaptionEncoder(config.caption_encoder, config.caption_max_tokens), cache_dir
-            )
-        )
-        return None, CaptionSide(CaptionSet.read(captions), states)
-    if config.text_only:
-        return None, None
-    return ImageFeatureCache(build_image_encoder(config.image_encoder), cache_dir, device=device), None
-
-
-def default_cache_dir() -> Path:
-    from mmib.encoders.text import mmib_home
-
-    return mmib_home() / "features"

@@ -6,13 +6,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mmib.data.discover import Dataset, load_dataset
-from mmib.encoders.captions import CaptionSide
-from mmib.encoders.image import ImageFeatureCache
-from mmib.model.mmib import MMIBModel
-from mmib.model.run_folder import RunFolder, from_pretrained
-from mmib.training.batching import Collator, PreparedSplit, image_side, prepare_split
+from mmib.model.mmib import MMIBModel, from_pretrained
+from mmib.model.run_folder import RunFolder
+from mmib.processing import ImageSide, cached_image_side
+from mmib.training.batching import Collator, PreparedSplit, prepare_split
 from mmib.training.config import TrainConfig
-from mmib.training.evaluation import predict_split, score, write_predictions
+from mmib.training.evaluation import predict_split
 
 
 @dataclass
@@ -25,8 +24,7 @@ class RunSplit:
     dataset: Dataset
     prepared: PreparedSplit
     collator: Collator
-    cache: ImageFeatureCache | None
-    captions: CaptionSide | None = None
+    image_side: ImageSide
 
 
 def open_run_split(
@@ -40,12 +38,9 @@ def open_run_split(
         raise ValueError(f"{dataset.path} has no {split!r} split (has {', '.join(dataset.splits)})")
     model, tokenizer = from_pretrained(run_dir)
     config = model.config
-    cache, captions = image_side(config, train.captions, train.feature_cache)
-    prepared = prepare_split(
-        dataset, split, cache, config.image_feature_dim, config.max_crops, progress, captions
-    )
-    collator = Collator.for_model(tokenizer, config)
-    return RunSplit(run_dir, model, train, dataset, prepared, collator, cache, captions)
+    side = cached_image_side(config, train.captions, train.feature_cache)
+    prepared = prepare_split(dataset, split, side, progress)
+    return RunSplit(run_dir, model, train, dataset, prepared, Collator.for_model(tokenizer, config), side)
 
 
 def evaluate_run(
@@ -53,19 +48,18 @@ def evaluate_run(
 ) -> dict:
     """Scores of the best checkpoint on ``split``; writes predictions and scores into the run folder."""
     opened = open_run_split(run_dir, split, data, progress)
-    config = opened.model.config
+    config, task = opened.model.config, opened.collator.task
     predictions = predict_split(opened.model, opened.collator, opened.prepared, opened.train.eval_batch_size)
-    scores = score(config.task, opened.prepared.records, predictions)
+    scores = task.score(opened.prepared.records, predictions)
     run = RunFolder(opened.run_dir)
     result = {"split": split, "variant": config.variant, "scores": scores}
-    if opened.cache is not None:
-        result["image_features"] = str(opened.cache.counts)
-    if opened.captions is not None:
-        result["captions"] = opened.captions.counts[split].line(split)
+    report = opened.image_side.report()
+    if "image_features" in report:
+        result["image_features"] = str(report["image_features"])
+    if "captions" in report:
+        result["captions"] = report["captions"][split]
     try:  # a read-only run folder (shared, archived) still gets its scores printed
-        write_predictions(
-            config.task, opened.prepared.records, predictions, run.predictions(split, config.task)
-        )
+        task.write_predictions(opened.prepared.records, predictions, run.predictions(split, task))
         run.write_json(run.scores(split), result)
     except OSError as error:
         result["not_saved"] = f"{run}: predictions and scores not saved ({error.strerror or error})"

@@ -13,12 +13,13 @@ import torch
 from tqdm import tqdm
 
 from mmib.data.discover import Dataset, load_dataset
-from mmib.encoders.image import build_image_encoder
 from mmib.encoders.text import WordTokenizer
 from mmib.model.config import MMIBConfig
-from mmib.model.mmib import MMIBModel
-from mmib.model.run_folder import RunFolder, build_model, save_pretrained, save_weights
-from mmib.training.batching import Collator, PreparedSplit, epoch_batches, image_side, prepare_split
+from mmib.model.mmib import MMIBModel, build_model, save_pretrained, save_weights
+from mmib.model.run_folder import RunFolder
+from mmib.processing import cached_image_side, feature_width
+from mmib.processing.task import TASKS
+from mmib.training.batching import Collator, PreparedSplit, epoch_batches, prepare_split
 from mmib.training.config import TrainConfig
 from mmib.training.evaluation import evaluate_split
 from mmib.training.hardware import describe, make_accelerator, micro_batches, process_share, sync_unless
@@ -50,21 +51,8 @@ def model_config_for(train: TrainConfig, dataset: Dataset, feature_dim: int) -> 
         task=task,
         labels=list(dataset.label_vocab().labels),
         image_feature_dim=feature_dim,
-        entity_markers=train.model.entity_markers and task == "mre",
+        entity_markers=train.model.entity_markers and TASKS[task].classifies_pairs,
     )
-
-
-def image_feature_dim(model: MMIBConfig) -> int:
-    """Width of what enters W_v: the CNN's feature size, or the caption encoder's hidden size."""
-    if model.text_only:
-        return 0
-    if model.image_source == "captions":
-        from transformers import AutoConfig
-
-        from mmib.encoders.text import resolve_text_encoder
-
-        return AutoConfig.from_pretrained(resolve_text_encoder(model.caption_encoder)).hidden_size
-    return build_image_encoder(model.image_encoder).feature_dim
 
 
 def make_optimizer(model: MMIBModel, train: TrainConfig, device_type: str = "cpu") -> torch.optim.AdamW:
@@ -134,10 +122,9 @@ class Trainer:
         self.run = RunFolder(train.output_dir)
         self.progress = progress
         self.overwrite = overwrite  # a fresh run may replace a run already in the folder
-        self.image_counts = None  # CacheCounts of the last _prepare, when the model uses images
+        # what the image side read in the last _prepare: image-feature counts, the captions line per split
+        self.image_side_report: dict[str, object] = {}
         self.kl_warmup_steps = 0
-        # the captions line per split, when the model reads captions
-        self.caption_counts: dict[str, str] | None = None
         self.accelerator = None
         self.train_lengths: list[int] | None = None  # sub-words per training post, when bucketing
 
@@ -149,28 +136,15 @@ class Trainer:
     # -- data ---------------------------------------------------------------------------------------
 
     def _prepare(self, model_config: MMIBConfig, dataset: Dataset) -> dict[str, PreparedSplit]:
-        cache, captions = image_side(
-            model_config, self.train_config.captions, self.train_config.feature_cache, self.accelerator.device
-        )
+        train = self.train_config
+        side = cached_image_side(model_config, train.captions, train.feature_cache, self.accelerator.device)
         # The main process fills the feature cache first; the others then only read it.
         with self.accelerator.main_process_first():
-            prepared = {
-                split: prepare_split(
-                    dataset,
-                    split,
-                    cache,
-                    model_config.image_feature_dim,
-                    model_config.max_crops,
-                    self.progress and self.accelerator.is_main_process,
-                    captions,
-                )
-                for split in self._splits()
-            }
-        if captions is not None:
-            self.caption_counts = {split: counts.line(split) for split, counts in captions.counts.items()}
-        if cache is not None:
-            self.say(str(cache.counts))
-            self.image_counts = cache.counts
+            show = self.progress and self.accelerator.is_main_process
+            prepared = {split: prepare_split(dataset, split, side, show) for split in self._splits()}
+        self.image_side_report = side.report()
+        if "image_features" in self.image_side_report:
+            self.say(str(self.image_side_report["image_features"]))
         return prepared
 
     def _logged_epochs(self) -> list[dict]:
@@ -205,7 +179,7 @@ class Trainer:
                 raise ValueError(f"{where}: no {split} records; training needs a non-empty {needs} split")
         if train.max_train_samples:
             dataset.splits["train"] = dataset.splits["train"][: train.max_train_samples]
-        feature_dim = image_feature_dim(train.model)
+        feature_dim = feature_width(train.model)
         if resume:
             model_config = MMIBConfig.load(self.run.model_config)
         else:
@@ -294,10 +268,10 @@ class Trainer:
             "finished": state.epoch >= train.epochs
             or bool(train.patience and state.epochs_without_improvement >= train.patience),
         }
-        if self.image_counts is not None:
-            summary["image_features"] = str(self.image_counts)
-        if self.caption_counts is not None:
-            summary["captions"] = self.caption_counts
+        if "image_features" in self.image_side_report:
+            summary["image_features"] = str(self.image_side_report["image_features"])
+        if "captions" in self.image_side_report:
+            summary["captions"] = self.image_side_report["captions"]
         if main:
             self.run.write_json(self.run.summary, summary)
         accelerator.wait_for_everyone()

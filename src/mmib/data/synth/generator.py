@@ -27,7 +27,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from mmib.data.synth import lexicon
+import mmib.data.synth.lexicon as lexicon
 from mmib.data.synth.scenes import DISTRACTORS, render_scene
 from mmib.metrics import ner_scores, re_scores
 

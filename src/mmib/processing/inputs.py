@@ -1,0 +1,32 @@
+"""What a post brings to a batch, whoever read it: a benchmark reader (training, evaluation, analysis) or a
+user's raw text (prediction, serving)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class PairInput:
+    """One entity pair of an MRE post: word spans ``[start, end)`` and, when known, the gold relation."""
+
+    head: tuple[int, int]
+    tail: tuple[int, int]
+    relation: str | None = None
+    source_line: int = 0  # where the pair was read, for messages about its label
+
+
+@dataclass
+class PostInput:
+    """One post on its way into a :class:`~mmib.model.Batch`.
+
+    ``identity`` is the same for posts that show the same image (they are never each other's negatives in
+    L_ar, eq. 24); ``tags`` (MNER) and the pairs' relations (MRE) are the gold labels, None when predicting.
+    """
+
+    words: list[str]
+    caption: str | None = None
+    identity: int = 0
+    tags: list[str] | None = None
+    pairs: list[PairInput] = field(default_factory=list)
+    source_line: int = 0
