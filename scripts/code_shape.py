@@ -77,7 +77,6 @@ def import_cycles(src: Path, function_level: bool = True) -> list[list[str]]:
             if group:
                 cycles.append(sorted([*group, node]))
 
-    sys.setrecursionlimit(10_000)
     for name in graph:
         if name not in index:
             connect(name)

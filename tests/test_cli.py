@@ -152,3 +152,63 @@ def test_importing_the_cli_loads_no_torch():
     """Commands that predict set OMP_WAIT_POLICY before torch loads; that needs a torch-free CLI import."""
     code = "import sys, mmib.cli; sys.exit('torch' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+
+
+def test_every_setting_of_the_configs_is_a_train_option_with_its_type_and_default():
+    """The options are derived from TrainConfig's and MMIBConfig's fields: a new field is a new option."""
+    from dataclasses import fields
+
+    from typer.main import get_command
+
+    from mmib.model import MMIBConfig
+    from mmib.training import TrainConfig
+    from mmib.training.cli import FROM_THE_RUN
+
+    train = get_command(app).commands["train"]
+    options = {name for parameter in train.params for name in parameter.opts}
+    for field in fields(TrainConfig):
+        if field.name != "model":
+            assert f"--{field.name.replace('_', '-')}" in options and f"--{field.name}" in options, field.name
+    for field in fields(MMIBConfig):
+        if field.name not in FROM_THE_RUN:
+            assert f"--model.{field.name}" in options, field.name
+    by_name = {opt: parameter for parameter in train.params for opt in parameter.opts}
+    assert "default 0.1" in by_name["--model.beta1"].help and by_name["--model.beta1"].metavar == "FLOAT"
+    assert by_name["--beta1"] is by_name["--model.beta1"]  # a model key no training setting shadows
+    assert by_name["--max-train-samples"].metavar == "INT|NULL"
+
+
+def test_derived_options_reach_the_run_and_wrong_kinds_are_one_line(synth_ner, tmp_path):
+    from mmib.training.cli import _base, assignments
+
+    chosen = assignments(
+        {"model__num_heads": "2", "warmup_ratio": "0.2", "model__beta1": "3e-5", "seed": None}
+    )
+    settings = _base(None, None).with_dotted(chosen)
+    assert (settings.model.num_heads, settings.warmup_ratio, settings.model.beta1) == (2, 0.2, 3e-5)
+    result = runner.invoke(
+        app, ["train", "--data", str(synth_ner), "--out", str(tmp_path / "r"), "--epochs", "true"]
+    )
+    assert result.exit_code == 2 and "epochs must be a whole number, not True" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_a_user_mistake_is_one_line_and_a_bug_keeps_its_traceback(monkeypatch):
+    """Only mmib's own user-error types (and OS file errors) become `error:` lines; a ValueError from
+    anywhere else is a bug, and the command shows it as one."""
+    import mmib.training.evaluate_run as evaluate_run
+    from mmib.errors import SettingError
+
+    def mistaken(*_args, **_kwargs):
+        raise SettingError("runs/x: no such split 'tset'")
+
+    monkeypatch.setattr(evaluate_run, "evaluate_run", mistaken)
+    result = runner.invoke(app, ["evaluate", "runs/x", "--split", "tset"])
+    assert result.exit_code == 2 and "error: runs/x: no such split 'tset'" in result.output
+
+    def buggy(*_args, **_kwargs):
+        raise ValueError("too many values to unpack")
+
+    monkeypatch.setattr(evaluate_run, "evaluate_run", buggy)
+    result = runner.invoke(app, ["evaluate", "runs/x"])
+    assert result.exit_code == 1 and isinstance(result.exception, ValueError)

@@ -295,4 +295,4 @@ def test_predict_command_refuses_a_non_run(tmp_path):
         str(tmp_path / "o"),
     ]
     result = CliRunner().invoke(app, args)
-    assert result.exit_code != 0 and "not a run folder" in str(result.exception)
+    assert result.exit_code == 2 and "not a run folder" in result.output and "Traceback" not in result.output

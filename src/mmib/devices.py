@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import os
 
+from mmib.errors import SettingError
+
 DEVICES = ("auto", "cpu", "cuda", "mps")
 RUNTIMES = ("torch", "onnx")  # prediction: PyTorch, or the exported text encoder and CNN under ONNX Runtime
 
@@ -22,15 +24,15 @@ def resolve_device(device: object = "auto"):
     name = str(device)
     kind = name.split(":")[0]
     if kind not in DEVICES:
-        raise ValueError(f"device must be one of {', '.join(DEVICES)}, not {name!r}")
+        raise SettingError(f"device must be one of {', '.join(DEVICES)}, not {name!r}")
     if kind == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda")
         return torch.device("mps" if torch.backends.mps.is_available() else "cpu")
     if kind == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"--device {name}: no CUDA device is visible to this process")
+        raise SettingError(f"--device {name}: no CUDA device is visible to this process")
     if kind == "mps" and not torch.backends.mps.is_available():
-        raise ValueError(f"--device {name}: Apple's MPS backend is not available here")
+        raise SettingError(f"--device {name}: Apple's MPS backend is not available here")
     return torch.device(name)
 
 

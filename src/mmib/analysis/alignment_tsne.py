@@ -20,6 +20,7 @@ import torch
 from mmib.analysis.image_use import read_meta
 from mmib.data.records import bio_spans
 from mmib.data.synth.lexicon import TYPE_CUES
+from mmib.errors import SettingError
 from mmib.processing import NerTask
 from mmib.training.batching import epoch_batches
 from mmib.training.evaluate_run import RunSplit
@@ -49,7 +50,7 @@ def collect_pairs(
 ) -> PairSet:
     model = opened.model.eval()
     if not isinstance(opened.collator.task, NerTask) or model.config.text_only:
-        raise ValueError("the alignment picture needs an MMIB NER run (entities with gold types and crops)")
+        raise SettingError("the alignment picture needs an MMIB NER run (entities with gold types and crops)")
     prepared = opened.prepared
     text_vectors, image_vectors, types = [], [], []
     for posts in epoch_batches(prepared, opened.train.eval_batch_size, seed=None):

@@ -13,6 +13,7 @@ from pathlib import Path
 import torch
 from PIL import Image
 
+from mmib.errors import SettingError
 from mmib.model.mmib import Batch, MMIBModel
 
 
@@ -28,7 +29,7 @@ class Contributions:
 def contribution_scores(model: MMIBModel, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
     """Â^T (P, n+2) and Â^V (P, m+1) for a batch, with Z at its mean (inference); zeros at padding."""
     if model.config.text_only:
-        raise ValueError("a text-only model has no Z^T/Z^V: contribution scores need an MMIB run")
+        raise SettingError("a text-only model has no Z^T/Z^V: contribution scores need an MMIB run")
     model.eval()
     text_states = model.text_encoder(batch.text)  # X^T (P, n+2, d)
     image_states = model.image_projection(batch.image_features) * batch.image_mask.unsqueeze(-1)  # X^V
@@ -115,7 +116,7 @@ def run_contributions(
         if post is not None:
             opened = open_run_split(run_dir, split, progress=False)
             if not 0 <= post < opened.prepared.num_posts:
-                raise ValueError(
+                raise SettingError(
                     f"--post {post} is outside the {split} split ({opened.prepared.num_posts} posts)"
                 )
             batch = opened.collator(opened.prepared, [post])

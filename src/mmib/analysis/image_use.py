@@ -16,6 +16,7 @@ from pathlib import Path
 
 import torch
 
+from mmib.errors import SettingError
 from mmib.processing import NerTask
 from mmib.training.batching import PreparedSplit
 from mmib.training.evaluate_run import RunSplit, open_run_split
@@ -149,7 +150,7 @@ def run_image_use(run_dir: Path, split: str = "test", seed: int = 0, progress: b
     opened = open_run_split(run_dir, split, progress=progress)
     config = opened.model.config
     if config.text_only and not config.caption_pair:
-        raise ValueError(f"{run_dir} is a text-only run: it has no image branch to test")
+        raise SettingError(f"{run_dir} is a text-only run: it has no image branch to test")
     if opened.prepared.captions is not None and isinstance(opened.collator.task, NerTask):
         categories = caption_categories(opened.prepared)
     else:

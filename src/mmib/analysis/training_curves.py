@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mmib.data.synth.ceiling import DEFAULT_POSTS, ceiling_of_dataset
+from mmib.errors import SettingError
 from mmib.model.run_folder import RunFolder
 
 LOSS_PARTS = ("task", "refinement", "alignment")  # eq. 27: L = L_task + L_rr + L_ar
@@ -49,9 +50,9 @@ def read_curve(run_dir: Path, ceiling_posts: int = DEFAULT_POSTS) -> Curve:
             for part in LOSS_PARTS:
                 losses[part].append(float(record["train"].get(part, float("nan"))))
         except (json.JSONDecodeError, KeyError, TypeError, ValueError) as error:
-            raise ValueError(f"{path}:{number}: not an epoch record ({error!r})") from error
+            raise SettingError(f"{path}:{number}: not an epoch record ({error!r})") from error
     if not epochs:
-        raise ValueError(f"{path}: no epoch finished yet")
+        raise SettingError(f"{path}: no epoch finished yet")
     kept = {part: values for part, values in losses.items() if any(v == v for v in values)}  # drop all-NaN
     ceiling = _alignment_ceiling(run_dir, ceiling_posts) if "alignment" in kept else None
     return Curve(run_dir.resolve().parent.name, run_dir.name, epochs, dev_f1, kept, ceiling)

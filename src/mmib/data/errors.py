@@ -5,8 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from mmib.errors import UserError
 
-class DataFormatError(ValueError):
+
+class DataFormatError(UserError, ValueError):
     """A record that does not follow the benchmark format.
 
     The message reads ``path:line: problem (expected ...)`` so editors and terminals can jump to it.

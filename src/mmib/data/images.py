@@ -23,6 +23,8 @@ from pathlib import Path
 
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
+from mmib.errors import SettingError
+
 DEFAULT_MAX_CROPS = 3  # m in the paper: the first three visual-grounding crops, as its pipeline keeps
 DEFAULT_MAX_PIXELS = 89_478_485  # Pillow's own decompression-bomb threshold (about 0.25 GB at RGBA)
 
@@ -138,7 +140,7 @@ def load_crop_mapping(path: Path) -> dict[str | int, list[str]]:
         try:
             raw = json.loads(path.read_text(encoding="utf-8"))
         except (json.JSONDecodeError, UnicodeDecodeError) as error:
-            raise ValueError(f"{path}: not a JSON crop mapping ({error})") from None
+            raise SettingError(f"{path}: not a JSON crop mapping ({error})") from None
     else:
         import torch
 
@@ -146,19 +148,19 @@ def load_crop_mapping(path: Path) -> dict[str | int, list[str]]:
             raw = torch.load(path, map_location="cpu", weights_only=True)
         except Exception as error:  # pickle refusals come as several exception types, each many lines long
             first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-            raise ValueError(
+            raise SettingError(
                 f"{path}: not a crop mapping that loads safely with weights_only=True ({first}); "
                 "save it as a plain dict of lists of strings, or as .json"
             ) from None
     if not isinstance(raw, dict):
-        raise ValueError(
+        raise SettingError(
             f"{path}: crop mapping is a {type(raw).__name__}, expected a dict key -> [crop names]"
         )
     if raw and all(isinstance(k, str) and k.isascii() and k.isdigit() for k in raw):  # not "²"
         raw = {int(k): v for k, v in raw.items()}
     for key, names in raw.items():  # a string would read as crops named by its letters; a number as nothing
         if not isinstance(names, list | tuple) or not all(isinstance(n, str) for n in names):
-            raise ValueError(
+            raise SettingError(
                 f"{path}: the crops of key {key!r} are {type(names).__name__} {str(names)[:40]!r}, "
                 "expected a list of crop file names"
             )

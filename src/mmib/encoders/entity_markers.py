@@ -13,6 +13,8 @@ its words as mentions and hashtags).
 
 from __future__ import annotations
 
+from mmib.errors import SettingError
+
 HEAD_MARKERS = ("«", "»")
 TAIL_MARKERS = ("<", ">")
 
@@ -28,7 +30,7 @@ def mark_entities(
     """
     for name, (start, end) in (("head", head), ("tail", tail)):
         if not 0 <= start < end <= len(words):
-            raise ValueError(f"{name} span [{start}, {end}) is outside the {len(words)} words")
+            raise SettingError(f"{name} span [{start}, {end}) is outside the {len(words)} words")
     marked: list[str] = []
     opening: dict[str, int] = {}
     spans = (("head", head, HEAD_MARKERS), ("tail", tail, TAIL_MARKERS))

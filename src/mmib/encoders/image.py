@@ -24,6 +24,7 @@ from tqdm import tqdm
 
 from mmib.data.images import ImageUnreadable, decode_image, regular_file
 from mmib.encoders.feature_store import ShardedFeatureStore, weights_fingerprint
+from mmib.errors import SettingError
 
 IMAGE_SIZE = 224
 _MEAN = torch.tensor([0.485, 0.456, 0.406]).view(3, 1, 1)
@@ -256,7 +257,7 @@ def build_image_encoder(name: str) -> ImageEncoder:
     try:
         return _transformers_vision(name)
     except OSError as error:
-        raise ValueError(
+        raise SettingError(
             f"image encoder {name!r} is neither {', '.join(OFFLINE_IMAGE_ENCODERS)} nor a transformers vision "
             f"model this machine can load (a local folder, or a hub name where the hub is reachable): {error}"
         ) from None

@@ -12,6 +12,14 @@
 """
 
 from mmib.model.config import MMIBConfig
-from mmib.model.mmib import Batch, MMIBModel, Output
 
 __all__ = ["Batch", "MMIBConfig", "MMIBModel", "Output"]
+
+
+def __getattr__(name: str):
+    # Lazy, so that reading a config (the CLI builds `mmib train`'s options from MMIBConfig) loads no torch.
+    if name in ("Batch", "MMIBModel", "Output"):
+        from mmib.model import mmib
+
+        return getattr(mmib, name)
+    raise AttributeError(f"module 'mmib.model' has no attribute {name!r}")

@@ -6,6 +6,8 @@ import json
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
+from mmib.errors import SettingError
+
 # Settings added after runs had been saved, with the value those runs trained with where it is not today's
 # default (a run saved before the variance head was selectable has the head the paper writes, and its weights
 # no linear log-variance layer). MMIBConfig.load and RunFolder.read_train_config fill them in.
@@ -69,7 +71,7 @@ class MMIBConfig:
             ("discriminator_pooling", self.discriminator_pooling, ("mean", "first")),
         ):
             if value not in allowed:
-                raise ValueError(f"{name} must be one of {', '.join(allowed)}, not {value!r}")
+                raise SettingError(f"{name} must be one of {', '.join(allowed)}, not {value!r}")
         for name, ok, expected in (
             ("num_heads", self.num_heads >= 1, "at least 1"),
             ("hidden_size", self.hidden_size >= 1, "at least 1"),
@@ -83,7 +85,7 @@ class MMIBConfig:
             ("image_feature_dim", self.image_feature_dim >= 0, "0 or more"),
         ):
             if not ok:
-                raise ValueError(f"{name} must be {expected}, not {getattr(self, name)!r}")
+                raise SettingError(f"{name} must be {expected}, not {getattr(self, name)!r}")
 
     def save(self, path: Path) -> None:
         path.write_text(json.dumps(asdict(self), indent=2) + "\n", encoding="utf-8")
@@ -95,16 +97,16 @@ class MMIBConfig:
         try:
             values = json.loads(path.read_text(encoding="utf-8"))
         except (json.JSONDecodeError, UnicodeDecodeError) as error:
-            raise ValueError(f"{path}: not a model config ({error})") from None
+            raise SettingError(f"{path}: not a model config ({error})") from None
         if not isinstance(values, dict):
-            raise ValueError(f"{path}: not a model config (expected a JSON object)")
+            raise SettingError(f"{path}: not a model config (expected a JSON object)")
         unknown = sorted(set(values) - {f.name for f in fields(cls)})
         if unknown:
-            raise ValueError(f"{path}: unknown model settings {unknown} (written by another mmib version?)")
+            raise SettingError(f"{path}: unknown model settings {unknown} (written by another mmib version?)")
         try:
             return cls(**{**SAVED_BEFORE_THE_SETTING, **values})
         except (TypeError, ValueError) as error:
-            raise ValueError(f"{path}: {error}") from None
+            raise SettingError(f"{path}: {error}") from None
 
     @property
     def variant(self) -> str:

@@ -20,6 +20,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from mmib.encoders.text import TextBatch, TextEncoder, WordTokenizer
+from mmib.errors import SettingError
 from mmib.model.alignment import AlignmentDiscriminator
 from mmib.model.config import MMIBConfig
 from mmib.model.fusion import CoupledFusion
@@ -207,14 +208,14 @@ def from_pretrained(run_dir: Path | str, which: str = "best") -> tuple[MMIBModel
         try:
             state = load_file(str(run.best_weights))
         except Exception as error:  # safetensors raises its own error type for a truncated or foreign file
-            raise ValueError(f"{run.best_weights}: not a readable safetensors file ({error})") from None
+            raise SettingError(f"{run.best_weights}: not a readable safetensors file ({error})") from None
     else:
         state = run.load_last()["model"]
     try:
         model.load_state_dict(state)
     except RuntimeError as error:  # another model's weights, or a config edited after training
         detail = " ".join(str(error).split())[:300]
-        raise ValueError(
+        raise SettingError(
             f"{run.best_weights if which == 'best' else run.last_state}: the weights do not fit "
             f"{run.model_config.name} ({detail})"
         ) from None

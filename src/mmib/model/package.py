@@ -23,6 +23,7 @@ import zipfile
 from importlib import metadata
 from pathlib import Path
 
+from mmib.errors import SettingError
 from mmib.model.run_folder import RunFolder
 
 ENTRY_POINTS = "mmib.models"
@@ -38,11 +39,11 @@ def module_name(name: str) -> str:
 def package_run(run_dir: Path | str, name: str, version: str, out_dir: Path | str) -> Path:
     """Write the wheel of ``run_dir``'s model into ``out_dir``; returns its path."""
     if not NAME.match(name):
-        raise ValueError(
+        raise SettingError(
             f"--name {name!r}: lower-case letters, digits, '-' and '_' only (e.g. twitter17-ner)"
         )
     if not VERSION.match(version):
-        raise ValueError(f"--version {version!r}: numbers separated by dots (e.g. 1.0)")
+        raise SettingError(f"--version {version!r}: numbers separated by dots (e.g. 1.0)")
     run = RunFolder(run_dir).require()
     if not run.best_weights.is_file():
         raise FileNotFoundError(f"{run.best_weights}: the run has no best-dev weights to package")

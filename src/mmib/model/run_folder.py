@@ -29,6 +29,7 @@ from pathlib import Path
 
 import torch
 
+from mmib.errors import SettingError
 from mmib.model.config import SAVED_BEFORE_THE_SETTING
 
 # Training settings added after runs had been recorded, with the value those runs trained with (a run's
@@ -162,8 +163,10 @@ class RunFolder:
             payload = torch.load(self.last_state, map_location="cpu", weights_only=True)
         except unreadable as error:
             first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-            raise ValueError(f"{self.last_state}: cannot be read as an mmib checkpoint ({first})") from error
+            raise SettingError(
+                f"{self.last_state}: cannot be read as an mmib checkpoint ({first})"
+            ) from error
         missing = [key for key in needed if not isinstance(payload, dict) or key not in payload]
         if missing:
-            raise ValueError(f"{self.last_state}: not an mmib checkpoint (no {', '.join(missing)} in it)")
+            raise SettingError(f"{self.last_state}: not an mmib checkpoint (no {', '.join(missing)} in it)")
         return payload

@@ -26,6 +26,7 @@ from tqdm import tqdm
 from mmib.data.errors import DataFormatError
 from mmib.data.images import NOT_FOUND, inside
 from mmib.data.readers import read_conll
+from mmib.errors import UserError
 from mmib.predict.extractor import Extractor
 from mmib.predict.inputs import InputError, check_text, open_image
 from mmib.predict.output import dump_record, open_for_append, read_done
@@ -148,7 +149,7 @@ def id_key(post_id: object) -> str:
     return json.dumps(post_id)
 
 
-class DuplicateIds(ValueError):
+class DuplicateIds(UserError, ValueError):
     """Two input lines share an id (and ``--dedupe`` was not given)."""
 
 
@@ -181,7 +182,7 @@ def part_paths(output: Path) -> list[Path]:
     return sorted(output.parent.glob(f"{output.name}.part*-of*"))
 
 
-class MergeMismatch(RuntimeError):
+class MergeMismatch(UserError, RuntimeError):
     """The parts of a multi-process run do not add up to the merged output; the parts are kept."""
 
 

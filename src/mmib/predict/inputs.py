@@ -8,6 +8,7 @@ from pathlib import Path
 from PIL import Image
 
 from mmib.data.images import ImageUnreadable, decode_image, to_rgb
+from mmib.errors import UserError
 from mmib.predict.tokenize import Token, tokenize_post
 from mmib.processing.live_images import PreparedImage
 
@@ -16,7 +17,7 @@ CONTROL_CHARACTERS = frozenset(chr(c) for c in (*range(0x00, 0x09), 0x0B, 0x0C, 
 MAX_CHARS = 5000  # a tweet is at most 280 characters; far longer input is almost surely a mistake
 
 
-class InputError(ValueError):
+class InputError(UserError, ValueError):
     """Bad input to prediction (empty or over-long text, unreadable image, unknown entity)."""
 
 

@@ -23,13 +23,14 @@ import torch
 from torch import nn
 
 from mmib.encoders.image import IMAGE_SIZE, ImageEncoder
+from mmib.errors import UserError
 from mmib.model.mmib import MMIBModel
 from mmib.model.run_folder import RunFolder
 
 OPSET = 17
 
 
-class OnnxUnavailable(RuntimeError):
+class OnnxUnavailable(UserError, RuntimeError):
     """ONNX Runtime is not installed, or the run has not been exported."""
 
 

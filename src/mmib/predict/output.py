@@ -24,6 +24,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from mmib.data.errors import DataFormatError
+from mmib.errors import UserError
 
 # json.dumps escapes every control character below U+0020; these three are the other line breaks of
 # str.splitlines (and of JavaScript's line terminators, for U+2028/U+2029)
@@ -32,7 +33,7 @@ RECORD_KEYS = ("id", "entities")  # every mmib prediction record has them
 RECORD_START = b'{"id": '  # how every record written by dump_record begins
 
 
-class OutputInUse(RuntimeError):
+class OutputInUse(UserError, RuntimeError):
     """Another process holds the output's lock."""
 
 

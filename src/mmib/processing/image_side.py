@@ -26,6 +26,7 @@ from mmib.data.discover import Dataset
 from mmib.data.images import ImageStore
 from mmib.encoders.captions import CaptionEncoder, CaptionFeatureCache, CaptionSide
 from mmib.encoders.image import ImageFeatureCache, build_image_encoder
+from mmib.errors import SettingError
 from mmib.model.config import MMIBConfig
 
 logger = logging.getLogger(__name__)
@@ -144,7 +145,7 @@ def cached_image_side(
     cache_dir = cache_dir or default_cache_dir()
     if config.uses_captions:
         if not captions:
-            raise ValueError(
+            raise SettingError(
                 "this model reads image captions: give --captions FILE (or `captions:` in the YAML)"
             )
         if config.text_only:

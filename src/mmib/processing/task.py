@@ -16,6 +16,7 @@ from typing import ClassVar
 import torch
 
 from mmib.encoders.entity_markers import mark_entities
+from mmib.errors import SettingError
 from mmib.metrics import ner_scores, re_scores
 from mmib.model.mmib import Batch
 from mmib.processing.inputs import PostInput
@@ -34,7 +35,7 @@ class Task(ABC):
 
     def label_id(self, label: str, source_line: int) -> int:
         if label not in self.label_ids:
-            raise ValueError(
+            raise SettingError(
                 f"{label!r} in record at line {source_line} is not among the model's labels; "
                 f"known: {', '.join(self.label_ids)}"
             )

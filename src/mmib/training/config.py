@@ -9,6 +9,7 @@ from pathlib import Path
 
 import yaml
 
+from mmib.errors import SettingError
 from mmib.model.config import MMIBConfig
 
 # Model settings as earlier runs recorded them, flat beside the training settings (train_config.json of runs
@@ -99,7 +100,7 @@ class TrainConfig:
         )
         for name, ok, expected in checks:
             if not ok:
-                raise ValueError(f"{name} must be {expected}, not {getattr(self, name)!r}")
+                raise SettingError(f"{name} must be {expected}, not {getattr(self, name)!r}")
 
     @classmethod
     def from_dict(cls, values: dict, where: str = "") -> TrainConfig:
@@ -114,7 +115,7 @@ class TrainConfig:
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(values) - known) + sorted(f"model.{k}" for k in set(model) - MODEL_KEYS)
         if unknown:
-            raise ValueError(
+            raise SettingError(
                 f"{prefix}unknown keys {unknown}; known keys: {sorted(known - {'model'})} and model.<key> for "
                 f"{sorted(MODEL_KEYS)}"
             )
@@ -132,7 +133,7 @@ class TrainConfig:
     def from_yaml(cls, path: Path | str) -> TrainConfig:
         raw = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
         if not isinstance(raw, dict):
-            raise ValueError(f"{path}: expected a mapping of settings, found {type(raw).__name__}")
+            raise SettingError(f"{path}: expected a mapping of settings, found {type(raw).__name__}")
         return cls.from_dict(raw, where=str(path))
 
     def with_overrides(self, **overrides) -> TrainConfig:
@@ -153,7 +154,7 @@ class TrainConfig:
         for key, value in assignments.items():
             section, _, name = key.rpartition(".")
             if section not in ("", "model"):
-                raise ValueError(f"--{key}: only model.<key> settings are nested")
+                raise SettingError(f"--{key}: only model.<key> settings are nested")
             (values["model"] if section == "model" else values)[name] = value
         return TrainConfig.from_dict(values)
 
@@ -179,13 +180,13 @@ def parse_dotted(arguments: list[str]) -> dict[str, object]:
     while index < len(arguments):
         argument = arguments[index]
         if not argument.startswith("--") or len(argument) == 2:
-            raise ValueError(
+            raise SettingError(
                 f"unexpected argument {argument!r} (settings are --key VALUE or --model.key VALUE)"
             )
         key, equals, value = argument[2:].partition("=")
         if not equals:
             if index + 1 >= len(arguments):
-                raise ValueError(f"--{key} needs a value")
+                raise SettingError(f"--{key} needs a value")
             index += 1
             value = arguments[index]
         found[key.replace("-", "_")] = yaml.safe_load(value) if value != "" else ""
@@ -223,7 +224,7 @@ def _as_kind(value, kinds: set, name: str):
     if bool in kinds:
         if isinstance(value, bool):
             return value
-        raise ValueError(f"{name} must be true or false, not {value!r}")
+        raise SettingError(f"{name} must be true or false, not {value!r}")
     if float in kinds or int in kinds:
         number = "a number" if float in kinds else "a whole number"
         try:
@@ -235,9 +236,9 @@ def _as_kind(value, kinds: set, name: str):
                 raise ValueError
             return int(value)
         except (TypeError, ValueError):
-            raise ValueError(f"{name} must be {number}, not {value!r}") from None
+            raise SettingError(f"{name} must be {number}, not {value!r}") from None
     if str in kinds:
         if isinstance(value, bool) or value is None:
-            raise ValueError(f"{name} must be text, not {value!r}")
+            raise SettingError(f"{name} must be text, not {value!r}")
         return str(value)
     return value

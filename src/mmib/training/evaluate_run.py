@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mmib.data.discover import Dataset, load_dataset
+from mmib.errors import SettingError
 from mmib.model.mmib import MMIBModel, from_pretrained
 from mmib.model.run_folder import RunFolder
 from mmib.processing import ImageSide, cached_image_side
@@ -35,7 +36,7 @@ def open_run_split(
     train = TrainConfig.from_dict(run.read_train_config())
     dataset = load_dataset(data or train.data, image_root=train.images)
     if split not in dataset.splits:  # checked before the model loads: a typo costs no waiting
-        raise ValueError(f"{dataset.path} has no {split!r} split (has {', '.join(dataset.splits)})")
+        raise SettingError(f"{dataset.path} has no {split!r} split (has {', '.join(dataset.splits)})")
     model, tokenizer = from_pretrained(run_dir)
     config = model.config
     side = cached_image_side(config, train.captions, train.feature_cache)

@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from mmib.devices import device_name, resolve_device
+from mmib.errors import SettingError
 
 PRECISIONS = ("no", "bf16", "fp16")
 
@@ -49,10 +50,10 @@ def make_accelerator(device: str = "auto", precision: str = "no", dist_timeout_m
     from accelerate.utils import DistributedDataParallelKwargs, InitProcessGroupKwargs
 
     if precision not in PRECISIONS:
-        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
+        raise SettingError(f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
     cpu = resolve_device(device).type == "cpu"
     if precision == "fp16" and cpu:
-        raise ValueError("--precision fp16 needs a GPU; on a CPU use bf16 or no")
+        raise SettingError("--precision fp16 needs a GPU; on a CPU use bf16 or no")
     # Ablations switch parts of the model off (no L_rr, no L_ar, text-only): unused parameters are normal.
     ddp = DistributedDataParallelKwargs(find_unused_parameters=True)
     # A stalled or dead process makes the others wait in a collective until this timeout, not gloo's and
@@ -112,7 +113,7 @@ def refuse_a_lost_launch(processes: int, environment: dict | None = None) -> Non
     environment = os.environ if environment is None else environment
     launched_simply = "ACCELERATE_USE_CPU" in environment and "MASTER_ADDR" in environment
     if processes == 1 and launched_simply and "WORLD_SIZE" not in environment:
-        raise ValueError(
+        raise SettingError(
             "accelerate launch asked for several processes but started one (its simple launcher): add "
             "--multi_gpu (on a CPU it means several processes), or use torchrun or mmib train --processes N"
         )

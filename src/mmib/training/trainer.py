@@ -14,6 +14,7 @@ from tqdm import tqdm
 
 from mmib.data.discover import Dataset, load_dataset
 from mmib.encoders.text import WordTokenizer
+from mmib.errors import SettingError
 from mmib.model.config import MMIBConfig
 from mmib.model.mmib import MMIBModel, build_model, save_pretrained, save_weights
 from mmib.model.run_folder import RunFolder
@@ -176,7 +177,7 @@ class Trainer:
             if not dataset.splits.get(split):
                 where = dataset.files.get(split, dataset.path)
                 needs = "train, dev and (score_test_each_epoch) test" if split == "test" else "train and dev"
-                raise ValueError(f"{where}: no {split} records; training needs a non-empty {needs} split")
+                raise SettingError(f"{where}: no {split} records; training needs a non-empty {needs} split")
         if train.max_train_samples:
             dataset.splits["train"] = dataset.splits["train"][: train.max_train_samples]
         feature_dim = feature_width(train.model)

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mmib.data.synth.generator import SynthConfig, planner_for
+from mmib.errors import SettingError
 
 DEFAULT_POSTS = 200_000
 
@@ -104,5 +105,5 @@ def _cached_ceiling(summary: str, posts: int) -> AlignmentCeiling:
     try:
         config = SynthConfig(**json.loads(Path(summary).read_text(encoding="utf-8"))["config"])
     except (json.JSONDecodeError, KeyError, TypeError) as error:
-        raise ValueError(f"{summary}: not a synthetic benchmark summary ({error!r})") from None
+        raise SettingError(f"{summary}: not a synthetic benchmark summary ({error!r})") from None
     return alignment_ceiling(config, posts)

@@ -29,6 +29,7 @@ from tqdm import tqdm
 
 import mmib.data.synth.lexicon as lexicon
 from mmib.data.synth.scenes import DISTRACTORS, render_scene
+from mmib.errors import SettingError
 from mmib.metrics import ner_scores, re_scores
 
 SIZES = {
@@ -333,7 +334,7 @@ def generate(config: SynthConfig, out: Path | str, progress: bool = True) -> dic
     out = Path(out)
     task = config.task
     if task not in SIZES:
-        raise ValueError(f"task must be 'ner' or 're', got {task!r}")
+        raise SettingError(f"task must be 'ner' or 're', got {task!r}")
     planner = planner_for(config)
     posts_by_split = {
         split: [planner.plan(split, i) for i in range(n)]
