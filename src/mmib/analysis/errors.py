@@ -68,6 +68,60 @@ def _markup(tokens: list[str], tags: list[str]) -> str:
     return " ".join(words)
 
 
+def _span_errors(predictions: Path, image_of, sample: int, seed: int, top: int) -> list[str]:
+    """MNER: the most frequent span errors, then a sample of wrong posts."""
+    posts = read_conll_predictions(predictions)
+    per_post = [span_errors(p["gold"], p["pred"]) for p in posts]
+    counts = Counter(e for errors in per_post for e in errors)
+    gold_total = sum(len(extract_spans(p["gold"])) for p in posts)
+    lines = [
+        f"{len(posts)} posts, {gold_total} gold entities, {sum(counts.values())} span errors "
+        f"in {sum(bool(e) for e in per_post)} posts.",
+        "",
+        "| error | count |",
+        "|---|---|",
+        *[f"| {kind} | {n} |" for kind, n in counts.most_common(top)],
+        "",
+    ]
+    if sample:
+        lines += [f"### A sample of {sample} wrong posts (seed {seed})", ""]
+    wrong = [i for i, e in enumerate(per_post) if e]
+    for i in sorted(random.Random(seed).sample(wrong, min(sample, len(wrong)))):
+        post = posts[i]
+        lines += [
+            f"- **gold**: {_markup(post['tokens'], post['gold'])}  ",
+            f"  **predicted**: {_markup(post['tokens'], post['pred'])}  ",
+            f"  errors: {', '.join(per_post[i])}; image: `{image_of(post['image_id'])}`",
+        ]
+    return lines
+
+
+def _relation_errors(predictions: Path, image_of, sample: int, seed: int, top: int) -> list[str]:
+    """MRE: the most frequent (gold, predicted) confusions, then a sample of wrong instances."""
+    rows = [json.loads(line) for line in predictions.read_text(encoding="utf-8").splitlines()]
+    counts = Counter((r["relation"], r["predicted"]) for r in rows if r["relation"] != r["predicted"])
+    lines = [
+        f"{len(rows)} instances, {sum(counts.values())} wrong.",
+        "",
+        "| gold | predicted | count |",
+        "|---|---|---|",
+        *[f"| {gold} | {pred} | {n} |" for (gold, pred), n in counts.most_common(top)],
+        "",
+    ]
+    if sample:
+        lines += [f"### A sample of {sample} wrong instances (seed {seed})", ""]
+    wrong = [r for r in rows if r["relation"] != r["predicted"]]
+    for row in random.Random(seed).sample(wrong, min(sample, len(wrong))):
+        tokens = row["token"]
+        head = " ".join(tokens[row["h"][0] : row["h"][1]])
+        tail = " ".join(tokens[row["t"][0] : row["t"][1]])
+        lines.append(
+            f"- {' '.join(tokens)}  \n  ({head}, {tail}): gold **{row['relation']}**, predicted "
+            f"**{row['predicted']}**; image: `{image_of(row['img_id'])}`"
+        )
+    return lines
+
+
 def error_report(run_dir: Path, split: str = "test", sample: int = 15, seed: int = 0, top: int = 15) -> str:
     run_dir = Path(run_dir)
     run = RunFolder(run_dir).require(training_config=True)
@@ -92,50 +146,6 @@ def error_report(run_dir: Path, split: str = "test", sample: int = 15, seed: int
         )
 
     lines = [f"## Errors of `{run_dir}` on {split}", ""]
-    if isinstance(task, NerTask):
-        posts = read_conll_predictions(predictions)
-        per_post = [span_errors(p["gold"], p["pred"]) for p in posts]
-        counts = Counter(e for errors in per_post for e in errors)
-        gold_total = sum(len(extract_spans(p["gold"])) for p in posts)
-        lines += [
-            f"{len(posts)} posts, {gold_total} gold entities, {sum(counts.values())} span errors "
-            f"in {sum(bool(e) for e in per_post)} posts.",
-            "",
-            "| error | count |",
-            "|---|---|",
-            *[f"| {kind} | {n} |" for kind, n in counts.most_common(top)],
-            "",
-        ]
-        if sample:
-            lines += [f"### A sample of {sample} wrong posts (seed {seed})", ""]
-        wrong = [i for i, e in enumerate(per_post) if e]
-        for i in sorted(random.Random(seed).sample(wrong, min(sample, len(wrong)))):
-            post = posts[i]
-            lines += [
-                f"- **gold**: {_markup(post['tokens'], post['gold'])}  ",
-                f"  **predicted**: {_markup(post['tokens'], post['pred'])}  ",
-                f"  errors: {', '.join(per_post[i])}; image: `{image_of(post['image_id'])}`",
-            ]
-    else:
-        rows = [json.loads(line) for line in predictions.read_text(encoding="utf-8").splitlines()]
-        counts = Counter((r["relation"], r["predicted"]) for r in rows if r["relation"] != r["predicted"])
-        lines += [
-            f"{len(rows)} instances, {sum(counts.values())} wrong.",
-            "",
-            "| gold | predicted | count |",
-            "|---|---|---|",
-            *[f"| {gold} | {pred} | {n} |" for (gold, pred), n in counts.most_common(top)],
-            "",
-        ]
-        if sample:
-            lines += [f"### A sample of {sample} wrong instances (seed {seed})", ""]
-        wrong = [r for r in rows if r["relation"] != r["predicted"]]
-        for row in random.Random(seed).sample(wrong, min(sample, len(wrong))):
-            tokens = row["token"]
-            head = " ".join(tokens[row["h"][0] : row["h"][1]])
-            tail = " ".join(tokens[row["t"][0] : row["t"][1]])
-            lines.append(
-                f"- {' '.join(tokens)}  \n  ({head}, {tail}): gold **{row['relation']}**, predicted "
-                f"**{row['predicted']}**; image: `{image_of(row['img_id'])}`"
-            )
+    report = _span_errors if isinstance(task, NerTask) else _relation_errors
+    lines += report(predictions, image_of, sample, seed, top)
     return "\n".join(lines) + "\n"

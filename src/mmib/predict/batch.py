@@ -298,30 +298,6 @@ def predict_file(
     output_path.parent.mkdir(parents=True, exist_ok=True)
     pending: list[tuple[InputPost, object]] = []
     with open_for_append(target) as out:
-
-        def flush() -> None:
-            batched = [(post, image) for post, image in pending if post.head is None]  # given pairs: alone
-            found = (
-                extractor.analyze_many([(p.text, image, p.caption) for p, image in batched])
-                if batched
-                else []
-            )
-            results = {id(post): result for (post, _), result in zip(batched, found, strict=True)}
-            for post, image in pending:
-                if post.head is not None:  # one given pair: scored alone, as mmib serve scores it
-                    try:
-                        results[id(post)] = extractor.analyze_pair(
-                            post.text, image, post.head, post.tail, post.caption
-                        )
-                    except InputError as error:
-                        counts.skipped.append(f"{post.where}: {error}")
-                        continue
-                out.write(dump_record({"id": post.post_id, **results[id(post)].as_dict()}))
-                counts.written += 1
-            out.flush()
-            bar.update(len(pending))
-            pending.clear()
-
         bar = tqdm(total=len(posts), desc="predicting", unit="post", disable=not progress)
         todo = [post for post in posts if id_key(post.post_id) not in finished]
         counts.already_done += len(posts) - len(todo)
@@ -335,12 +311,34 @@ def predict_file(
                 counts.image_absent.append(opened.image_absent)
             pending.append((opened.post, opened.image))
             if len(pending) >= extractor.batch_size:
-                flush()
+                _write_batch(extractor, pending, out, counts, bar)
         if pending:
-            flush()
+            _write_batch(extractor, pending, out, counts, bar)
         bar.close()
     counts.skipped.sort(key=line_number)  # in file order, whether found while reading or while predicting
     return counts
+
+
+def _write_batch(extractor: Extractor, pending: list[tuple[InputPost, object]], out, counts, bar) -> None:
+    """Predict the pending posts (one batch; a given head and tail alone, as mmib serve scores it), append
+    their lines and empty ``pending``."""
+    batched = [(post, image) for post, image in pending if post.head is None]
+    found = extractor.analyze_many([(p.text, image, p.caption) for p, image in batched]) if batched else []
+    results = {id(post): result for (post, _), result in zip(batched, found, strict=True)}
+    for post, image in pending:
+        if post.head is not None:
+            try:
+                results[id(post)] = extractor.analyze_pair(
+                    post.text, image, post.head, post.tail, post.caption
+                )
+            except InputError as error:
+                counts.skipped.append(f"{post.where}: {error}")
+                continue
+        out.write(dump_record({"id": post.post_id, **results[id(post)].as_dict()}))
+        counts.written += 1
+    out.flush()
+    bar.update(len(pending))
+    pending.clear()
 
 
 def line_number(message: str) -> int:

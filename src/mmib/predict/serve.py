@@ -282,6 +282,79 @@ class MicroBatcher:
             return self.extractor.analyze_pair(post.text, post.picture, post.head, post.tail, post.caption)
 
 
+def run_info(extractor: Extractor, max_upload_bytes: int) -> dict:
+    """What ``GET /info`` says about the loaded run."""
+    config = extractor.config
+    return {
+        "task": config.task,
+        "variant": config.variant,
+        "text_encoder": config.text_encoder,
+        "image_encoder": None if config.text_only else config.image_encoder,
+        "image_source": None if config.text_only else config.image_source,
+        "detector": getattr(extractor.detector, "name", None),
+        "ner_attached": extractor.ner is not None,
+        "labels": config.labels,
+        "max_upload_bytes": max_upload_bytes,
+        "max_chars": extractor.max_chars,
+    }
+
+
+class RequestReader:
+    """A ``POST /predict`` body (JSON, multipart or a plain form) read into a checked :class:`PostRequest`:
+    the body capped, the text and caption checked, the image decoded last, off the event loop, within the
+    pixel budget. Every mistake is a 4xx naming it."""
+
+    def __init__(self, extractor: Extractor, max_upload_bytes: int, budget: PixelBudget) -> None:
+        self.extractor = extractor
+        self.max_upload_bytes = max_upload_bytes
+        self.body_limit = max_upload_bytes * 4 // 3 + 4 + TEXT_ROOM  # base64 in JSON is 4/3 of the image
+        self.budget = budget
+        self.decoding = ThreadPoolExecutor(max_workers=2, thread_name_prefix="mmib-serve-decode")
+
+    async def read(self, request: Request) -> PostRequest:
+        fields, picture = await self._fields(request)
+        post = self._checked(fields)
+        if picture is not None:  # decoded last, off the event loop, once everything else is known good
+            loop = asyncio.get_running_loop()
+            post.picture, post.pixels = await loop.run_in_executor(
+                self.decoding, decode_within, picture, self.budget
+            )
+        if post.picture is not None and not self.extractor.image_side.reads_pixels:
+            post.notes.append("this run does not read pixels: the image was not used")
+        elif post.picture is not None and self.extractor.detector is None:
+            post.notes.append("no object detector installed: the whole image was used, without object crops")
+        return post
+
+    async def _fields(self, request: Request) -> tuple[dict, Upload | None]:
+        content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if content_type not in (
+            "application/json",
+            "multipart/form-data",
+            "application/x-www-form-urlencoded",
+        ):
+            raise HTTPException(415, f"the body is {content_type or 'of no declared type'}; {HOW_TO_SEND}")
+        body = await read_capped(request, self.body_limit)
+        if content_type == "application/json":
+            return await parse_json(body, self.max_upload_bytes)
+        if content_type == "application/x-www-form-urlencoded":  # a plain HTML form: text fields only
+            return dict(parse_qsl(body.decode("utf-8", errors="replace"), keep_blank_values=True)), None
+        return await parse_multipart(request, body, self.max_upload_bytes)
+
+    def _checked(self, fields: dict) -> PostRequest:
+        if "text" not in fields:
+            raise HTTPException(422, f'the "text" field is missing; {HOW_TO_SEND}')
+        text = fields["text"]
+        try:
+            if not isinstance(text, str):
+                raise InputError(f'"text" must be a string, got {type(text).__name__}')
+            tokens = check_text(text, self.extractor.max_chars)
+            caption = check_caption(fields.get("caption"))
+        except InputError as error:
+            raise HTTPException(422, str(error)) from None
+        head, tail = optional_string(fields, "head"), optional_string(fields, "tail")
+        return PostRequest(text, tokens, None, caption, head, tail)
+
+
 def create_app(
     extractor: Extractor,
     max_upload_bytes: int = 10 * 2**20,
@@ -292,13 +365,11 @@ def create_app(
     """The app. ``max_pixels_in_flight``: decoded pixels held at once (default: one image at the per-image
     limit plus 10 Mpx, about 0.3 GB at RGB)."""
     app = FastAPI(title="mmib", description="Multimodal entity and relation extraction (MMIB)")
-    config = extractor.config
     page = resources.files("mmib.predict").joinpath("static/index.html").read_text(encoding="utf-8")
-    batcher = MicroBatcher(extractor, batch_size, max_wait_ms / 1000)
-    app.state.batcher = batcher
+    batcher = app.state.batcher = MicroBatcher(extractor, batch_size, max_wait_ms / 1000)
     budget = app.state.pixel_budget = PixelBudget(max_pixels_in_flight)
-    decoding = ThreadPoolExecutor(max_workers=2, thread_name_prefix="mmib-serve-decode")
-    body_limit = max_upload_bytes * 4 // 3 + 4 + TEXT_ROOM  # base64 in JSON is 4/3 of the image
+    reader = RequestReader(extractor, max_upload_bytes, budget)
+    classifies_pairs = isinstance(extractor.processor.task, ReTask)
 
     @app.get("/", response_class=HTMLResponse)
     def index() -> str:
@@ -306,67 +377,15 @@ def create_app(
 
     @app.get("/info")
     def info() -> dict:
-        return {
-            "task": config.task,
-            "variant": config.variant,
-            "text_encoder": config.text_encoder,
-            "image_encoder": None if config.text_only else config.image_encoder,
-            "image_source": None if config.text_only else config.image_source,
-            "detector": getattr(extractor.detector, "name", None),
-            "ner_attached": extractor.ner is not None,
-            "labels": config.labels,
-            "max_upload_bytes": max_upload_bytes,
-            "max_chars": extractor.max_chars,
-        }
-
-    async def parse(request: Request) -> PostRequest:
-        content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-        if content_type not in (
-            "application/json",
-            "multipart/form-data",
-            "application/x-www-form-urlencoded",
-        ):
-            raise HTTPException(415, f"the body is {content_type or 'of no declared type'}; {HOW_TO_SEND}")
-        body = await read_capped(request, body_limit)
-        if content_type == "application/json":
-            fields, picture = await parse_json(body, max_upload_bytes)
-        elif content_type == "application/x-www-form-urlencoded":  # a plain HTML form: text fields only
-            fields, picture = (
-                dict(parse_qsl(body.decode("utf-8", errors="replace"), keep_blank_values=True)),
-                None,
-            )
-        else:
-            fields, picture = await parse_multipart(request, body, max_upload_bytes)
-        if "text" not in fields:
-            raise HTTPException(422, f'the "text" field is missing; {HOW_TO_SEND}')
-        text = fields["text"]
-        try:
-            if not isinstance(text, str):
-                raise InputError(f'"text" must be a string, got {type(text).__name__}')
-            tokens = check_text(text, extractor.max_chars)
-            caption = check_caption(fields.get("caption"))
-        except InputError as error:
-            raise HTTPException(422, str(error)) from None
-        head, tail = optional_string(fields, "head"), optional_string(fields, "tail")
-        post = PostRequest(text, tokens, None, caption, head, tail)
-        if picture is not None:  # decoded last, off the event loop, once everything else is known good
-            loop = asyncio.get_running_loop()
-            post.picture, post.pixels = await loop.run_in_executor(decoding, decode_within, picture, budget)
-        picture = post.picture
-        if picture is not None and not extractor.image_side.reads_pixels:
-            post.notes.append("this run does not read pixels: the image was not used")
-        elif picture is not None and extractor.detector is None:
-            post.notes.append("no object detector installed: the whole image was used, without object crops")
-        return post
+        return run_info(extractor, max_upload_bytes)
 
     @app.post("/predict")
     async def predict(request: Request) -> dict:
         with batcher.arrival():
-            post = await parse(request)
-            given_pair = isinstance(extractor.processor.task, ReTask) and post.head and post.tail
-            future = None if given_pair else batcher.enqueue(post)
+            post = await reader.read(request)
+            future = None if classifies_pairs and post.head and post.tail else batcher.enqueue(post)
         try:
-            if future is None:
+            if future is None:  # a given head and tail: its own pass, not batched
                 result = await asyncio.get_running_loop().run_in_executor(None, batcher.relations, post)
             else:
                 result = await future
@@ -376,9 +395,6 @@ def create_app(
             image_size = list(post.picture.size) if post.picture is not None else None
             post.picture = None
             budget.release(post.pixels)
-        body = result.as_dict()
-        body["image_size"] = image_size
-        body["notes"] = post.notes
-        return body
+        return {**result.as_dict(), "image_size": image_size, "notes": post.notes}
 
     return app

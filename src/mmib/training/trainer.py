@@ -171,44 +171,17 @@ class Trainer:
         accelerator = self.accelerator = make_accelerator(
             train.device, train.precision, train.dist_timeout_minutes
         )
-        main = accelerator.is_main_process
-        dataset = load_dataset(train.data, image_root=train.images)
-        for split in self._splits():
-            if not dataset.splits.get(split):
-                where = dataset.files.get(split, dataset.path)
-                needs = "train, dev and (score_test_each_epoch) test" if split == "test" else "train and dev"
-                raise SettingError(f"{where}: no {split} records; training needs a non-empty {needs} split")
-        if train.max_train_samples:
-            dataset.splits["train"] = dataset.splits["train"][: train.max_train_samples]
+        dataset = self._dataset()
         feature_dim = feature_width(train.model)
         if resume:
             model_config = MMIBConfig.load(self.run.model_config)
         else:
             model_config = model_config_for(train, dataset, feature_dim)
-        if resume and not self.run.last_state.exists():
-            if logged := self._logged_epochs():
-                raise FileNotFoundError(
-                    f"{self.run.last_state}: missing, but {self.run.metrics.name} logs "
-                    f"{len(logged)} epoch(s): nothing to resume from and a fresh start would "
-                    "overwrite them (train into another --out, or pass --overwrite without --resume)"
-                )
-            # Stopped before its first epoch ended: nothing to continue from. Seeds make a fresh start the
-            # same run, so start it again rather than fail.
-            self.say(f"{self.run}: no epoch had finished before the stop; starting the run again")
-            resume = False
-        elif not resume and not self.overwrite and self._holds_a_run():
-            raise FileExistsError(
-                f"{self.run}: already holds a training run; --resume continues it, --overwrite replaces it, "
-                "or choose another --out"
-            )
+        resume = self._check_folder(resume)
         set_seed(train.seed)
         model, tokenizer = build_model(model_config)
-        if main and not resume:  # a fresh run, or one restarted because no epoch had finished
-            for stale in (self.run.last_state, self.run.best_weights):  # --overwrite: nothing of the old run
-                stale.unlink(missing_ok=True)  # may be resumed or scored as if it were the new one's
-            save_pretrained(model, tokenizer, self.run)
-            self.run.write_json(self.run.train_config, train.with_absolute_paths().to_dict())
-            self.run.metrics.write_text("")
+        if accelerator.is_main_process and not resume:  # a fresh run, or one restarted before an epoch ended
+            self._start_folder(model, tokenizer)
         accelerator.wait_for_everyone()
         prepared = self._prepare(model_config, dataset)
         collator = Collator.for_model(WordTokenizer.for_model(tokenizer, model_config), model_config)
@@ -229,6 +202,61 @@ class Trainer:
             f"training on {hardware.device}, {hardware.processes} process(es), precision {hardware.precision}, "
             f"effective batch {hardware.effective_batch} ({hardware.grad_accum} accumulation step(s))"
         )
+        self._epochs(wrapped, model, collator, prepared, optimizer, scheduler, state)
+        summary = self._summary(state, hardware)
+        if accelerator.is_main_process:
+            self.run.write_json(self.run.summary, summary)
+        accelerator.wait_for_everyone()
+        return summary
+
+    def _dataset(self) -> Dataset:
+        """The run's dataset, refused in one line when a split training needs is empty."""
+        train = self.train_config
+        dataset = load_dataset(train.data, image_root=train.images)
+        for split in self._splits():
+            if not dataset.splits.get(split):
+                where = dataset.files.get(split, dataset.path)
+                needs = "train, dev and (score_test_each_epoch) test" if split == "test" else "train and dev"
+                raise SettingError(f"{where}: no {split} records; training needs a non-empty {needs} split")
+        if train.max_train_samples:
+            dataset.splits["train"] = dataset.splits["train"][: train.max_train_samples]
+        return dataset
+
+    def _check_folder(self, resume: bool) -> bool:
+        """Whether the run continues: a resumed run with no finished epoch starts again; a fresh run never
+        overwrites another unless asked."""
+        if resume and not self.run.last_state.exists():
+            if logged := self._logged_epochs():
+                raise FileNotFoundError(
+                    f"{self.run.last_state}: missing, but {self.run.metrics.name} logs "
+                    f"{len(logged)} epoch(s): nothing to resume from and a fresh start would "
+                    "overwrite them (train into another --out, or pass --overwrite without --resume)"
+                )
+            # Stopped before its first epoch ended: nothing to continue from. Seeds make a fresh start the
+            # same run, so start it again rather than fail.
+            self.say(f"{self.run}: no epoch had finished before the stop; starting the run again")
+            return False
+        if not resume and not self.overwrite and self._holds_a_run():
+            raise FileExistsError(
+                f"{self.run}: already holds a training run; --resume continues it, --overwrite replaces it, "
+                "or choose another --out"
+            )
+        return resume
+
+    def _start_folder(self, model: MMIBModel, tokenizer) -> None:
+        """A fresh run's folder: nothing of an overwritten run (it could be resumed or scored as this one's),
+        the model's files and the settings."""
+        for stale in (self.run.last_state, self.run.best_weights):
+            stale.unlink(missing_ok=True)
+        save_pretrained(model, tokenizer, self.run)
+        self.run.write_json(self.run.train_config, self.train_config.with_absolute_paths().to_dict())
+        self.run.metrics.write_text("")
+
+    def _epochs(self, wrapped, model, collator, prepared, optimizer, scheduler, state: TrainingState) -> None:
+        """Epochs until the budget, patience or --stop-after-epochs ends them; each scored on dev (and on
+        test with score_test_each_epoch, logged only), the best dev epoch's weights kept."""
+        train, accelerator = self.train_config, self.accelerator
+        main = accelerator.is_main_process
         epochs_this_process = 0
         while state.epoch < train.epochs:
             if train.patience and state.epochs_without_improvement >= train.patience:
@@ -257,6 +285,9 @@ class Trainer:
                 self._log_epoch(state, losses, dev, improved, test)
             self._save_last(model, optimizer, scheduler, state)
             epochs_this_process += 1
+
+    def _summary(self, state: TrainingState, hardware) -> dict:
+        train = self.train_config
         summary = {
             "best_epoch": state.best_epoch,
             "best_dev_f1": state.best_f1,
@@ -264,7 +295,7 @@ class Trainer:
             "train_seconds": round(state.train_seconds, 1),
             "train_samples_per_second": round(state.train_samples / max(state.train_seconds, 1e-9), 2),
             "peak_rss_mb": round(peak_rss_mb(), 1),
-            **peak_gpu_memory(accelerator.device),
+            **peak_gpu_memory(self.accelerator.device),
             "hardware": hardware.as_dict(),
             "finished": state.epoch >= train.epochs
             or bool(train.patience and state.epochs_without_improvement >= train.patience),
@@ -273,9 +304,6 @@ class Trainer:
             summary["image_features"] = str(self.image_side_report["image_features"])
         if "captions" in self.image_side_report:
             summary["captions"] = self.image_side_report["captions"]
-        if main:
-            self.run.write_json(self.run.summary, summary)
-        accelerator.wait_for_everyone()
         return summary
 
     def _train_epoch(

@@ -327,6 +327,42 @@ def planner_for(config: SynthConfig) -> _NerPlanner | _RePlanner:
     return _NerPlanner(config) if config.task == "ner" else _RePlanner(config)
 
 
+def _drawing_jobs(config: SynthConfig, out: Path, posts_by_split: dict) -> tuple[list[tuple], dict]:
+    """One drawing job per post (its image and crops, in the benchmark's layout), and each split's crop
+    mapping; the folders are made here."""
+    jobs, crop_maps = [], {}
+    for split, posts in posts_by_split.items():
+        crop_maps[split] = {}
+        for post in posts:
+            image_path, crop_dir, key, prefix = _layout(config.task, out, post)
+            image_path.parent.mkdir(parents=True, exist_ok=True)
+            crop_dir.mkdir(parents=True, exist_ok=True)
+            names = [f"{prefix}_{k}.png" for k in range(len(post.cues) + len(post.distractors))]
+            crop_maps[split][key] = names if post.image_present else []
+            targets = [(n, crop_dir / n) for n in names] if post.image_present else []
+            image = str(image_path) if post.image_present else ""
+            jobs.append((config.seed, split, post.index, post.cues, post.distractors, image, targets))
+    return jobs, crop_maps
+
+
+def _write_meta(task: str, path: Path, posts: list) -> None:
+    """The generator's truth per post (category, what decides the answer, the drawn objects), one JSON line."""
+    with path.open("w", encoding="utf-8") as handle:
+        for post in posts:
+            meta = {
+                "split": post.split,
+                "index": post.index,
+                "image_id": post.image_id,
+                "category": post.category,
+                "text_determines": post.text_determines,
+                "image_determines": post.image_determines,
+                "image_present": post.image_present,
+                "answer": _answer(task, post),
+                "objects": post.objects,
+            }
+            handle.write(json.dumps(meta) + "\n")
+
+
 def generate(config: SynthConfig, out: Path | str, progress: bool = True) -> dict:
     """Write the benchmark to ``out`` and return the summary (also saved as ``synth_summary.json``)."""
     import torch  # crop mappings are .pth files, as in the released benchmarks
@@ -340,27 +376,7 @@ def generate(config: SynthConfig, out: Path | str, progress: bool = True) -> dic
         split: [planner.plan(split, i) for i in range(n)]
         for split, n in zip(SPLITS, config.split_sizes(), strict=True)
     }
-    jobs, crop_maps = [], {}
-    for split, posts in posts_by_split.items():
-        crop_maps[split] = {}
-        for post in posts:
-            image_path, crop_dir, key, prefix = _layout(task, out, post)
-            image_path.parent.mkdir(parents=True, exist_ok=True)
-            crop_dir.mkdir(parents=True, exist_ok=True)
-            names = [f"{prefix}_{k}.png" for k in range(len(post.cues) + len(post.distractors))]
-            crop_maps[split][key] = names if post.image_present else []
-            targets = [(n, crop_dir / n) for n in names] if post.image_present else []
-            jobs.append(
-                (
-                    config.seed,
-                    split,
-                    post.index,
-                    post.cues,
-                    post.distractors,
-                    str(image_path) if post.image_present else "",
-                    targets,
-                )
-            )
+    jobs, crop_maps = _drawing_jobs(config, out, posts_by_split)
     all_posts = [p for posts in posts_by_split.values() for p in posts]
     with ProcessPoolExecutor(max_workers=max(1, config.workers)) as pool:
         results = pool.map(_render, jobs, chunksize=64)
@@ -376,20 +392,7 @@ def generate(config: SynthConfig, out: Path | str, progress: bool = True) -> dic
         _write_text(task, out / SPLIT_FILES[task][SPLITS.index(split)], posts)
         mapping_prefix = "synth" if task == "ner" else "mre"
         torch.save(crop_maps[split], out / f"{mapping_prefix}_{MAPPING_SPLIT[task][split]}_dict.pth")
-    with (out / "synth_meta.jsonl").open("w", encoding="utf-8") as handle:
-        for post in all_posts:
-            meta = {
-                "split": post.split,
-                "index": post.index,
-                "image_id": post.image_id,
-                "category": post.category,
-                "text_determines": post.text_determines,
-                "image_determines": post.image_determines,
-                "image_present": post.image_present,
-                "answer": _answer(task, post),
-                "objects": post.objects,
-            }
-            handle.write(json.dumps(meta) + "\n")
+    _write_meta(task, out / "synth_meta.jsonl", all_posts)
     summary = {
         "generator": "mmib.data.synth",
         "config": {k: v for k, v in asdict(config).items() if k != "workers"},  # workers change no byte
