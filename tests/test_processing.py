@@ -142,3 +142,18 @@ def test_the_cycle_checker_finds_a_cycle(tmp_path):
 
 def test_task_and_image_source_strings_are_compared_in_processing_and_the_data_layer_only():
     assert _code_shape().string_branches(REPO_ROOT / "src")["elsewhere"] == []
+
+
+def test_a_saved_processor_reads_back_the_same_batches(tiny_ner_run, tmp_path, synth_ner):
+    processor = MMIBProcessor.from_pretrained(tiny_ner_run)
+    processor.save_pretrained(tmp_path / "processor")
+    again = MMIBProcessor.from_pretrained(tmp_path / "processor")
+    posts = [
+        PostInput(["kobe", "bryant", "at", "staples"], "a man with a ball", 1),
+        PostInput(["hi"], None, 2),
+    ]
+    features, mask = _side(2, dim=processor.config.image_feature_dim or 1)
+    first, second = processor(posts, features, mask), again(posts, features, mask)
+    assert torch.equal(first.text.input_ids, second.text.input_ids)
+    assert first.word_lengths.tolist() == second.word_lengths.tolist()
+    assert again.task.labels == processor.task.labels

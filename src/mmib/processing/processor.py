@@ -27,15 +27,34 @@ class MMIBProcessor:
     ``second_segment``: the caption-pair baseline, whose caption follows the words as a second text segment.
     """
 
-    def __init__(self, tokenizer: WordTokenizer, task: Task, second_segment: bool = False) -> None:
+    def __init__(
+        self,
+        tokenizer: WordTokenizer,
+        task: Task,
+        second_segment: bool = False,
+        config: MMIBConfig | None = None,
+    ) -> None:
         self.tokenizer = tokenizer
         self.task = task
         self.second_segment = second_segment
+        self.config = config  # the model config it was made from (what save_pretrained writes)
 
     @classmethod
     def for_model(cls, tokenizer: WordTokenizer, config: MMIBConfig) -> MMIBProcessor:
         """The processor of a model config (its task, labels, text window and caption pair)."""
-        return cls(tokenizer, task_for(config), config.caption_pair)
+        return cls(tokenizer, task_for(config), config.caption_pair, config)
+
+    def save_pretrained(self, run_dir: Path | str) -> None:
+        """The processor's files in the run-folder layout: the model config and the tokenizer's files, which
+        :meth:`from_pretrained` reads back (a run folder written by training already holds them)."""
+        from mmib.model.run_folder import RunFolder
+
+        if self.config is None:
+            raise ValueError("a processor made without its model config cannot be saved: use for_model")
+        run = RunFolder(run_dir)
+        run.path.mkdir(parents=True, exist_ok=True)
+        self.config.save(run.model_config)
+        self.tokenizer.tokenizer.save_pretrained(run.text_encoder)
 
     @classmethod
     def from_pretrained(cls, run_dir: Path | str) -> MMIBProcessor:

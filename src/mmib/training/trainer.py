@@ -172,6 +172,10 @@ class Trainer:
             train.device, train.precision, train.dist_timeout_minutes
         )
         dataset = self._dataset()
+        # The CNN is built here to read its width and again by the image side in _prepare. Building it once
+        # would save a second or two, but its layers' initialisation draws from torch's global generator after
+        # set_seed below: one build fewer changes every later dropout mask, and recorded runs would no longer
+        # rerun to the same figures.
         feature_dim = feature_width(train.model)
         if resume:
             model_config = MMIBConfig.load(self.run.model_config)
