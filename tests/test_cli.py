@@ -212,3 +212,16 @@ def test_a_user_mistake_is_one_line_and_a_bug_keeps_its_traceback(monkeypatch):
     monkeypatch.setattr(evaluate_run, "evaluate_run", buggy)
     result = runner.invoke(app, ["evaluate", "runs/x"])
     assert result.exit_code == 1 and isinstance(result.exception, ValueError)
+
+
+def test_features_from_a_training_config_fill_the_cache_training_reads(synth_ner, tmp_path):
+    """`mmib features CONFIG` takes the encoder, crops and cache from the config, so the two cannot disagree."""
+    config = tmp_path / "run.yaml"
+    cache = tmp_path / "cache"
+    config.write_text(
+        f"data: {synth_ner}\nfeature_cache: {cache}\nmodel:\n  image_encoder: random-cnn\n  max_crops: 1\n"
+    )
+    result = runner.invoke(app, ["features", str(config), "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    assert [folder.name.split("--")[0] for folder in cache.iterdir()] == ["random-cnn"]  # name--weights
+    assert "computed" in result.output

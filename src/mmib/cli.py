@@ -16,6 +16,7 @@ from mmib.cli_support import DEBUG, App, refuse, user_errors
 from mmib.data.cli import SynthSize, SynthTask, data_app, data_synth
 from mmib.data.discover import load_dataset
 from mmib.devices import RUNTIMES, passive_openmp
+from mmib.model.config import MMIBConfig
 from mmib.training.cli import train
 
 app = App(
@@ -32,42 +33,64 @@ app.command("train")(train)
 
 @app.command("features")
 def features(
-    data: Annotated[str, typer.Argument(help="Dataset folder whose images (and crops) to encode.")],
+    data: Annotated[
+        str,
+        typer.Argument(
+            help="Dataset folder whose images (and crops) to encode, or a training YAML config: its data, "
+            "images, image encoder, crops and feature cache are then the ones training will read."
+        ),
+    ],
     images: Annotated[
         str | None, typer.Option("--images", help="Image root (default: the dataset folder's layout).")
     ] = None,
     image_encoder: Annotated[
-        str,
+        str | None,
         typer.Option(
-            "--image-encoder", help="efficientnet-lite0, resnet50[:WEIGHTS] or a transformers name."
+            "--image-encoder",
+            help=f"efficientnet-lite0, resnet50[:WEIGHTS] or a transformers name (default: the config's, "
+            f"else {MMIBConfig().image_encoder}).",
         ),
-    ] = "efficientnet-lite0",
+    ] = None,
     cache: Annotated[
-        str | None, typer.Option("--cache", help="Feature cache folder (default ~/.cache/mmib/features).")
+        str | None,
+        typer.Option(
+            "--cache", help="Feature cache folder (default: the config's, else ~/.cache/mmib/features)."
+        ),
     ] = None,
     batch_size: Annotated[int, typer.Option("--batch-size", help="Images per forward pass.")] = 64,
     device: Annotated[str, typer.Option("--device", help="auto, cpu, cuda or mps.")] = "auto",
-    max_crops: Annotated[int, typer.Option("--max-crops", help="Crops per post (m).")] = 3,
+    max_crops: Annotated[
+        int | None,
+        typer.Option(
+            "--max-crops", help=f"Crops per post, m (default: the config's, else {MMIBConfig().max_crops})."
+        ),
+    ] = None,
 ) -> None:
-    """Fill the image-feature cache before training. Under `torchrun --nproc_per_node N -m mmib features`
-    each process encodes its share of the files."""
+    """Fill the image-feature cache before training, with the encoder and crops the run will use. Under
+    `torchrun --nproc_per_node N -m mmib features` each process encodes its share of the files."""
     from mmib.devices import resolve_device
     from mmib.encoders.extract import extract_features
     from mmib.encoders.image import ImageFeatureCache, build_image_encoder
     from mmib.processing.image_side import default_cache_dir
+    from mmib.training.config import TrainConfig
     from mmib.training.hardware import launched_state
 
-    dataset = load_dataset(data, image_root=images)
+    settings = TrainConfig.from_yaml(data) if data.endswith((".yaml", ".yml")) else TrainConfig(data=data)
+    settings = settings.with_overrides(
+        images=images, image_encoder=image_encoder, feature_cache=cache, max_crops=max_crops
+    )
+    dataset = load_dataset(settings.data, image_root=settings.images)
     if dataset.image_root is None:
         raise FileNotFoundError(f"{dataset.path}: no image folder found; give --images DIR")
     state = launched_state(cpu=resolve_device(device).type == "cpu")  # an absent device: one line
+    encoder = build_image_encoder(settings.model.image_encoder)
     feature_cache = ImageFeatureCache(
-        build_image_encoder(image_encoder), cache or default_cache_dir(), batch_size, device=state.device
+        encoder, settings.feature_cache or default_cache_dir(), batch_size, device=state.device
     )
     report = extract_features(
         dataset,
         feature_cache,
-        max_crops,
+        settings.model.max_crops,
         state.process_index,
         state.num_processes,
         progress=sys.stderr.isatty() and state.is_main_process,
