@@ -25,6 +25,11 @@ from pathlib import Path
 
 import torch
 
+# This checkout's own src first: a venv's editable install may point at another checkout (a frozen worktree
+# of this repository run with the main checkout's venv would otherwise train the main checkout's live code
+# while recording the worktree's commit).
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+
 from mmib.data import load_dataset
 from mmib.data.fingerprint import dataset_fingerprint
 from mmib.data.synth import SynthConfig, generate
