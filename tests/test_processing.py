@@ -157,3 +157,7 @@ def test_a_saved_processor_reads_back_the_same_batches(tiny_ner_run, tmp_path, s
     assert torch.equal(first.text.input_ids, second.text.input_ids)
     assert first.word_lengths.tolist() == second.word_lengths.tolist()
     assert again.task.labels == processor.task.labels
+
+
+def test_no_function_in_the_package_is_longer_than_60_lines():
+    assert _code_shape().long_functions(REPO_ROOT / "src") == []

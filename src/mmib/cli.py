@@ -75,8 +75,8 @@ def features(
     from mmib.training.config import TrainConfig
     from mmib.training.hardware import launched_state
 
-    settings = TrainConfig.from_yaml(data) if data.endswith((".yaml", ".yml")) else TrainConfig(data=data)
-    settings = settings.with_overrides(
+    base = TrainConfig.from_yaml(data) if data.endswith((".yaml", ".yml")) else TrainConfig(data=data)
+    settings = base.with_overrides(
         images=images, image_encoder=image_encoder, feature_cache=cache, max_crops=max_crops
     )
     dataset = load_dataset(settings.data, image_root=settings.images)
@@ -84,17 +84,12 @@ def features(
         raise FileNotFoundError(f"{dataset.path}: no image folder found; give --images DIR")
     state = launched_state(cpu=resolve_device(device).type == "cpu")  # an absent device: one line
     encoder = build_image_encoder(settings.model.image_encoder)
-    feature_cache = ImageFeatureCache(
+    cache_ = ImageFeatureCache(
         encoder, settings.feature_cache or default_cache_dir(), batch_size, device=state.device
     )
-    report = extract_features(
-        dataset,
-        feature_cache,
-        settings.model.max_crops,
-        state.process_index,
-        state.num_processes,
-        progress=sys.stderr.isatty() and state.is_main_process,
-    )
+    progress = sys.stderr.isatty() and state.is_main_process
+    crops = settings.model.max_crops
+    report = extract_features(dataset, cache_, crops, state.process_index, state.num_processes, progress)
     typer.echo(report.line(state.process_index, state.num_processes))
     state.wait_for_everyone()
 
