@@ -18,6 +18,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from train_eval import git_commit, hardware
 
+from mmib.model.config import SAVED_BEFORE_THE_SETTING, MMIBConfig
+from mmib.model.run_folder import TRAIN_SAVED_BEFORE_THE_SETTING
+from mmib.training.config import TrainConfig
+
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 
@@ -41,6 +45,32 @@ def rerun_command(recorded: str, scratch: str, seed: int) -> list[str]:
     return [sys.executable, "benchmarks/train_eval.py", *out]
 
 
+# Model settings the run fills in from the data and encoders: recorded, never set.
+FILLED_BY_THE_RUN = {"task", "labels", "hidden_size", "image_feature_dim"}
+
+
+def pinned_settings(original: dict) -> list[str]:
+    """``--set KEY=VALUE`` for every setting the row recorded, so that a default changed since (length
+    bucketing, the evaluation batch) does not change the rerun: settings added after the row was recorded take
+    the value earlier runs had (``TRAIN_SAVED_BEFORE_THE_SETTING``). Code changes (an optimiser kernel) cannot
+    be pinned. Rows recorded before hyperparameters were written get no pins."""
+    recorded = original.get("hyperparameters") or {}
+    if not recorded:
+        return []
+    known = set(TrainConfig.__dataclass_fields__) - {"model", "data", "output_dir", "seed", "feature_cache"}
+    values = {key: value for key, value in recorded.items() if key in known}
+    values.update({key: old for key, old in TRAIN_SAVED_BEFORE_THE_SETTING.items() if key not in recorded})
+    model_known = set(MMIBConfig.__dataclass_fields__) - FILLED_BY_THE_RUN
+    model = recorded.get("model") or {}
+    values.update({f"model.{key}": value for key, value in model.items() if key in model_known})
+    values.update({f"model.{key}": old for key, old in SAVED_BEFORE_THE_SETTING.items() if key not in model})
+    pins = []
+    for key, value in sorted(values.items()):
+        if value is None or isinstance(value, bool | int | float | str):
+            pins += ["--set", f"{key}={json.dumps(value)}"]
+    return pins
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -54,7 +84,7 @@ def main() -> None:
     scratch = f"_reproduce-{args.name}"
     scratch_file = RESULTS / f"{scratch}.json"
     scratch_file.unlink(missing_ok=True)
-    command = rerun_command(original["command"], scratch, args.seed)
+    command = rerun_command(original["command"], scratch, args.seed) + pinned_settings(original)
     start = time.perf_counter()
     subprocess.run(command, cwd=ROOT, check=True)
     rerun = json.loads(scratch_file.read_text())

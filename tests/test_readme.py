@@ -52,3 +52,22 @@ def test_the_serving_defaults_the_readme_states_are_the_code_s():
     assert stated, "the README no longer states the batching defaults"
     assert int(stated.group(1)) == defaults["batch_size"].default
     assert float(stated.group(2)) == defaults["max_wait_ms"].default
+
+
+def test_a_rerun_pins_what_the_row_recorded_and_what_earlier_runs_had():
+    """benchmarks/reproduce.py: a default changed after a row was recorded must not change its rerun."""
+    sys.path.insert(0, str(REPO_ROOT / "benchmarks"))
+    try:
+        import reproduce
+    finally:
+        sys.path.pop(0)
+    original = {
+        "hyperparameters": {"epochs": 2, "eval_batch_size": 32, "model": {"beta1": 0.1, "labels": ["O"]}}
+    }
+    pins = reproduce.pinned_settings(original)
+    pairs = dict(pins[i + 1].split("=", 1) for i in range(0, len(pins), 2))
+    assert set(pins[::2]) == {"--set"}
+    assert pairs["epochs"] == "2" and pairs["eval_batch_size"] == "32" and pairs["model.beta1"] == "0.1"
+    assert pairs["bucket_by_length"] == "false"  # added after the row: earlier runs did not bucket
+    assert pairs["model.logvar_head"] == '"apenc"' and "model.labels" not in pairs
+    assert reproduce.pinned_settings({"command": "..."}) == []  # rows recorded before hyperparameters were
