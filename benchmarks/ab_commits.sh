@@ -6,7 +6,8 @@
 # Used for the processing-layer restructuring (its note gives the figures): text-only NER and MMIB MRE with
 # entity markers on the small synthetic benchmarks.
 set -euo pipefail
-BEFORE=$1 AFTER=$2 OUT=${3:-runs/ab}
+BEFORE=$1 AFTER=$2
+OUT=$(realpath -m "${3:-runs/ab}")  # absolute: each side runs from its own tree
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 mkdir -p "$OUT"
 for side in "$BEFORE" "$AFTER"; do
