@@ -7,8 +7,6 @@ anywhere on the line shows the traceback instead); any other exception is a bug 
 
 from __future__ import annotations
 
-import sys
-
 import typer
 from typer.core import TyperCommand
 
@@ -62,8 +60,3 @@ def without_option(argv: list[str], name: str) -> list[str]:
         elif not argument.startswith(name + "="):
             kept.append(argument)
     return kept
-
-
-def progress_wanted() -> bool:
-    """Progress bars on a terminal only (logs get lines)."""
-    return sys.stderr.isatty()

@@ -56,7 +56,8 @@ def feature_width(config: MMIBConfig) -> int:
 
 
 class ImageSide:
-    """No image: every post image-absent (the text-only baselines). The base of the other strategies."""
+    """What stands for each post's image in a batch. This base brings none (every post image-absent); the
+    strategies below override :meth:`split_images` and :meth:`report`."""
 
     second_segment: ClassVar[bool] = False  # whether the caption goes in as the text's second segment
 
@@ -78,7 +79,8 @@ class ImageSide:
         return {}
 
 
-NoImage = ImageSide
+class NoImage(ImageSide):
+    """The text-only baselines: no image branch, every post image-absent."""
 
 
 class CachedPixels(ImageSide):
