@@ -55,6 +55,13 @@ def feature_width(config: MMIBConfig) -> int:
     return build_image_encoder(config.image_encoder).feature_dim
 
 
+def absent_features(config: MMIBConfig, posts: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Zeros (P, m+1, F) and an all-False mask (P, m+1): what posts without an image bring, in training and
+    prediction alike."""
+    slots = config.max_crops + 1
+    return torch.zeros(posts, slots, config.image_feature_dim), torch.zeros(posts, slots, dtype=torch.bool)
+
+
 class ImageSide:
     """What stands for each post's image in a batch. This base brings none (every post image-absent); the
     strategies below override :meth:`split_images` and :meth:`report`."""
@@ -65,10 +72,7 @@ class ImageSide:
         self.config = config
 
     def absent(self, posts: int) -> PostImages:
-        """Zeros (P, m+1, F) and an all-False mask: what a post without an image brings."""
-        slots = self.config.max_crops + 1
-        features = torch.zeros(posts, slots, self.config.image_feature_dim)
-        return PostImages(features, torch.zeros(posts, slots, dtype=torch.bool))
+        return PostImages(*absent_features(self.config, posts))
 
     def split_images(self, dataset: Dataset, split: str, first_records: list, progress: bool) -> PostImages:
         """The image side of a split's posts, given each post's first record."""

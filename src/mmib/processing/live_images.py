@@ -23,6 +23,7 @@ from mmib.encoders.captions import CaptionEncoder, pad_caption_states
 from mmib.encoders.detector import Detection, Detector, crop_regions
 from mmib.encoders.image import ImageEncoder
 from mmib.model.config import MMIBConfig
+from mmib.processing.image_side import absent_features
 
 logger = logging.getLogger(__name__)
 
@@ -54,9 +55,7 @@ class LiveImageSide:
         self.config = config
 
     def absent(self, posts: int) -> VisualInputs:
-        slots = self.config.max_crops + 1
-        features = torch.zeros(posts, slots, self.config.image_feature_dim)
-        return features, torch.zeros(posts, slots, dtype=torch.bool), [[] for _ in range(posts)]
+        return (*absent_features(self.config, posts), [[] for _ in range(posts)])
 
     def inputs(
         self,
