@@ -73,7 +73,7 @@ def test_prediction_marks_pairs_as_evaluation_does(marked_run, synth_re):
             continue
 
         def chars(span, tokens=tokens):
-            return tokens[span.start].start, tokens[span.end - 1].end
+            return tokens[span.first].start, tokens[span.last - 1].end
 
         found = extractor.relations(text, head=chars(record.head), tail=chars(record.tail))
         assert [r.relation for r in found] == [relation]

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from seqeval.metrics import classification_report, f1_score, precision_score, recall_score
 
 from mmib.metrics import extract_spans, ner_scores, re_scores
+from mmib.spans import Span
 
 TAGS = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC", "B-ORG", "I-ORG", "B-OTHER", "I-OTHER"]
 
@@ -42,11 +43,11 @@ def _assert_equal_to_seqeval(gold, pred):
 
 
 def test_spans_follow_conlleval_rules():
-    assert extract_spans(["B-PER", "I-PER", "O", "B-LOC"]) == [("PER", 0, 2), ("LOC", 3, 4)]
+    assert extract_spans(["B-PER", "I-PER", "O", "B-LOC"]) == [Span("PER", 0, 2), Span("LOC", 3, 4)]
     # An orphan I- starts an entity; an I- of another type splits one.
-    assert extract_spans(["O", "I-PER", "I-PER"]) == [("PER", 1, 3)]
-    assert extract_spans(["B-PER", "I-LOC"]) == [("PER", 0, 1), ("LOC", 1, 2)]
-    assert extract_spans(["B-PER", "B-PER"]) == [("PER", 0, 1), ("PER", 1, 2)]
+    assert extract_spans(["O", "I-PER", "I-PER"]) == [Span("PER", 1, 3)]
+    assert extract_spans(["B-PER", "I-LOC"]) == [Span("PER", 0, 1), Span("LOC", 1, 2)]
+    assert extract_spans(["B-PER", "B-PER"]) == [Span("PER", 0, 1), Span("PER", 1, 2)]
     assert extract_spans([]) == []
 
 

@@ -9,6 +9,7 @@ import pytest
 from mmib.data import DataFormatError, load_dataset
 from mmib.data.readers import read_conll, read_mnre
 from mmib.data.records import LabelVocab
+from mmib.spans import Span
 
 GOOD_CONLL = "IMGID:1\nJohn\tB-PER\nSmith\tI-PER\nin\tO\nParis\tB-LOC\n\nIMGID:2\nApple\tB-ORG\nrocks\tO\n"
 GOOD_MRE = (
@@ -56,7 +57,8 @@ def test_no_break_space_token_is_kept(tmp_path):
 
 def test_mnre_line_with_extra_keys(tmp_path):
     instance = read_mnre(write(tmp_path, GOOD_MRE)).records[0]
-    assert (instance.head.start, instance.head.end, instance.tail.start, instance.tail.end) == (0, 1, 2, 3)
+    assert (instance.head.words, instance.tail.words) == ((0, 1), (2, 3))
+    assert instance.head == Span("", 0, 1, text="A")  # the MNRE name kept as the surface string
     assert instance.relation == "/per/per/peer" and instance.image_id == "x.jpg"
     assert instance.extra == {"caption": ["extra keys are tolerated"]}
 

@@ -17,7 +17,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-Span = tuple[str, int, int]  # (type, start, end) with end exclusive
+from mmib.spans import Span
 
 
 def _split_tag(tag: str) -> tuple[str, str]:
@@ -47,14 +47,14 @@ def _starts_chunk(prev_prefix: str, prefix: str, prev_type: str, entity_type: st
 def extract_spans(tags: Sequence[str]) -> list[Span]:
     """Spans of one tag sequence under the conlleval chunk rules that seqeval's default mode uses.
 
-    Accepts BIO and BIOES prefixes. Returns ``(type, start, end)`` with ``end`` exclusive.
+    Accepts BIO and BIOES prefixes. Returns word spans ``[first, last)`` in order.
     """
     spans: list[Span] = []
     prev_prefix, prev_type, begin = "O", "_", 0
     for i, tag in enumerate([*tags, "O"]):
         prefix, entity_type = _split_tag(tag)
         if _ends_chunk(prev_prefix, prefix, prev_type, entity_type):
-            spans.append((prev_type, begin, i))
+            spans.append(Span(prev_type, begin, i))
         if _starts_chunk(prev_prefix, prefix, prev_type, entity_type):
             begin = i
         prev_prefix, prev_type = prefix, entity_type
@@ -120,7 +120,7 @@ def ner_scores(gold: Sequence[Sequence[str]], pred: Sequence[Sequence[str]]) -> 
         gold_spans.update((i, s) for s in extract_spans(g))
         pred_spans.update((i, s) for s in extract_spans(p))
     correct = gold_spans & pred_spans
-    by_type = lambda spans: Counter(s[0] for _, s in spans)  # noqa: E731
+    by_type = lambda spans: Counter(s.type for _, s in spans)  # noqa: E731
     n_gold, n_pred, n_correct = by_type(gold_spans), by_type(pred_spans), by_type(correct)
     per_type = {
         t: PRF.from_counts(n_correct[t], n_pred[t], n_gold[t]) for t in sorted(set(n_gold) | set(n_pred))

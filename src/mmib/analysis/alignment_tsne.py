@@ -18,9 +18,9 @@ import numpy as np
 import torch
 
 from mmib.analysis.image_use import read_meta
-from mmib.data.records import bio_spans
 from mmib.data.synth.lexicon import TYPE_CUES
 from mmib.errors import SettingError
+from mmib.metrics import extract_spans
 from mmib.processing import NerTask
 from mmib.training.batching import epoch_batches
 from mmib.training.evaluate_run import RunSplit
@@ -60,16 +60,16 @@ def collect_pairs(
         for row, post in enumerate(posts):
             record = prepared.records[prepared.post_records[post][0]]
             motifs = objects.get(record.index, [])
-            for entity in bio_spans(record.tags):
+            for entity in extract_spans(record.tags):
                 for slot, motif in enumerate(motifs[: model.config.max_crops], start=1):
                     if (
-                        entity.label in TYPES
-                        and MOTIF_TYPE.get(motif) == entity.label
+                        entity.type in TYPES
+                        and MOTIF_TYPE.get(motif) == entity.type
                         and batch.image_mask[row, slot]
                     ):
-                        text_vectors.append(text_z[row, entity.start + 1 : entity.end + 1].mean(0).numpy())
+                        text_vectors.append(text_z[row, entity.first + 1 : entity.last + 1].mean(0).numpy())
                         image_vectors.append(image_z[row, slot].numpy())
-                        types.append(entity.label)
+                        types.append(entity.type)
                         break
     chosen = sorted(random.Random(seed).sample(range(len(types)), min(limit, len(types))))
     return PairSet(

@@ -15,10 +15,11 @@ from pathlib import Path
 
 from mmib.data.discover import load_dataset
 from mmib.data.images import ImageStore
-from mmib.metrics import Span, extract_spans
+from mmib.metrics import extract_spans
 from mmib.model.config import MMIBConfig
 from mmib.model.run_folder import RunFolder
 from mmib.processing.task import NerTask, task_for
+from mmib.spans import Span
 from mmib.training.config import TrainConfig
 
 
@@ -40,31 +41,31 @@ def read_conll_predictions(path: Path) -> list[dict]:
 
 
 def _overlaps(a: Span, b: Span) -> bool:
-    return a[1] < b[2] and b[1] < a[2]
+    return a.first < b.last and b.first < a.last
 
 
 def span_errors(gold_tags: list[str], pred_tags: list[str]) -> list[str]:
     gold, pred = set(extract_spans(gold_tags)), set(extract_spans(pred_tags))
     errors = []
-    for span in sorted(gold - pred, key=lambda s: s[1]):
-        same_words = [p for p in pred if p[1:] == span[1:]]
+    for span in sorted(gold - pred, key=lambda s: s.first):
+        same_words = [p for p in pred if p.words == span.words]
         if same_words:
-            errors.append(f"type {span[0]} -> {same_words[0][0]}")
+            errors.append(f"type {span.type} -> {same_words[0].type}")
         elif any(_overlaps(span, p) for p in pred):
-            errors.append(f"boundary {span[0]}")
+            errors.append(f"boundary {span.type}")
         else:
-            errors.append(f"missed {span[0]}")
-    for span in sorted(pred - gold, key=lambda s: s[1]):
+            errors.append(f"missed {span.type}")
+    for span in sorted(pred - gold, key=lambda s: s.first):
         if not any(_overlaps(span, g) for g in gold):
-            errors.append(f"spurious {span[0]}")
+            errors.append(f"spurious {span.type}")
     return errors
 
 
 def _markup(tokens: list[str], tags: list[str]) -> str:
     words = list(tokens)
-    for entity_type, start, end in extract_spans(tags):
-        words[start] = "[" + words[start]
-        words[end - 1] = words[end - 1] + f"]{entity_type}"
+    for span in extract_spans(tags):
+        words[span.first] = "[" + words[span.first]
+        words[span.last - 1] = words[span.last - 1] + f"]{span.type}"
     return " ".join(words)
 
 

@@ -87,7 +87,7 @@ def caption_categories(prepared: PreparedSplit) -> dict[int, str]:
         if caption is None:
             categories[record.index] = "absent"
             continue
-        names = [" ".join(record.tokens[a:b]).lower() for _, a, b in extract_spans(record.tags)]
+        names = [" ".join(record.tokens[slice(*s.words)]).lower() for s in extract_spans(record.tags)]
         categories[record.index] = "names" if any(n in caption.lower() for n in names) else "silent"
     return categories
 

@@ -7,15 +7,16 @@ dataset, and `synth` writes the synthetic multimodal benchmark in the same forma
 
 from mmib.data.discover import Dataset, load_dataset
 from mmib.data.errors import DataFormatError, SkippedRecord
-from mmib.data.records import Entity, LabelVocab, NerPost, ReInstance
+from mmib.data.records import LabelVocab, NerPost, ReInstance
+from mmib.spans import Span
 
 __all__ = [
     "DataFormatError",
     "Dataset",
-    "Entity",
     "LabelVocab",
     "NerPost",
     "ReInstance",
     "SkippedRecord",
+    "Span",
     "load_dataset",
 ]

@@ -11,9 +11,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mmib.data.errors import SkippedRecord
+from mmib.data.formats import FORMATS, DataFormat
 from mmib.data.images import SPLIT_ALIASES
-from mmib.data.readers import read_conll, read_mnre, sniff_format
-from mmib.data.records import TWITTER_ENTITY_TYPES, LabelVocab, NerPost, ReInstance
+from mmib.data.readers import sniff_format
+from mmib.data.records import LabelVocab, NerPost, ReInstance
 
 SPLITS = ("train", "dev", "test")
 SPLIT_SUFFIXES = (".txt", ".conll", ".tsv", ".bio")
@@ -34,12 +35,14 @@ class Dataset:
     def name(self) -> str:
         return self.path.name if self.path.name != "txt" else self.path.parent.name
 
+    @property
+    def format(self) -> DataFormat:
+        """What reading and summarising this dataset's files needs (:mod:`mmib.data.formats`)."""
+        return FORMATS[self.task]
+
     def label_vocab(self) -> LabelVocab:
         """Labels of every split, sorted: deterministic for the same files."""
-        records = [r for split in self.splits.values() for r in split]
-        if self.task == "ner":
-            return LabelVocab.for_bio(tag for post in records for tag in post.tags)
-        return LabelVocab.for_relations(r.relation for r in records)
+        return self.format.label_vocab([r for split in self.splits.values() for r in split])
 
 
 def find_split_files(path: Path) -> dict[str, Path]:
@@ -63,11 +66,6 @@ def find_split_files(path: Path) -> dict[str, Path]:
             ".txt, .conll, .tsv or .bio, optionally prefixed ours_, in the folder or its txt/ subfolder)"
         )
     return files
-
-
-def _has_imgid(path: Path) -> bool:
-    with path.open("rb") as handle:  # bytes: a bad UTF-8 byte is for the reader to name with its line
-        return any(line.startswith(b"IMGID:") for _, line in zip(range(200), handle, strict=False))
 
 
 def _default_image_root(path: Path) -> Path | None:
@@ -96,13 +94,7 @@ def load_dataset(
     splits: dict = {}
     skipped: dict[str, list[SkippedRecord]] = {}
     for split, file in files.items():
-        if task == "mre":
-            result = read_mnre(file, lenient=lenient)
-        else:
-            types = entity_types
-            if types is None and _has_imgid(file):
-                types = set(TWITTER_ENTITY_TYPES)
-            result = read_conll(file, lenient=lenient, allowed_types=types)
+        result = FORMATS[task].read(file, lenient, entity_types)
         splits[split] = result.records
         skipped[split] = result.skipped
     root = (

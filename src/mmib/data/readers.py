@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mmib.data.errors import DataFormatError, SkippedRecord
-from mmib.data.records import Entity, NerPost, ReInstance
+from mmib.data.records import NerPost, ReInstance
+from mmib.spans import Span
 
 _TAG_PATTERN = re.compile(r"^(O|[BI]-[A-Za-z][A-Za-z0-9_.\-]*)$")  # types may hold hyphens: B-work-of-art
 _IMGID_PREFIX = "IMGID:"
@@ -132,7 +133,7 @@ def read_conll(
 _MRE_EXPECTED = "{'token': [...], 'h': {'name', 'pos'}, 't': {...}, 'img_id': ..., 'relation': ...}"
 
 
-def _parse_entity(path: Path, number: int, record: dict, key: str, n_tokens: int) -> Entity:
+def _parse_entity(path: Path, number: int, record: dict, key: str, n_tokens: int) -> Span:
     entity = record.get(key)
     if not isinstance(entity, dict) or "pos" not in entity:
         raise DataFormatError(
@@ -149,7 +150,7 @@ def _parse_entity(path: Path, number: int, record: dict, key: str, n_tokens: int
             f"{key!r} span [{start}, {end}) outside the sentence of {n_tokens} tokens",
             f"0 <= start < end <= {n_tokens}",
         )
-    return Entity(start, end, str(entity.get("name", "")))
+    return Span("", start, end, text=str(entity.get("name", "")))
 
 
 def _parse_mre_line(path: Path, number: int, line: str) -> ReInstance:
@@ -169,9 +170,12 @@ def _parse_mre_line(path: Path, number: int, line: str) -> ReInstance:
         )
     head = _parse_entity(path, number, record, "h", len(tokens))
     tail = _parse_entity(path, number, record, "t", len(tokens))
-    if (head.start, head.end) == (tail.start, tail.end):
+    if head.words == tail.words:
         raise DataFormatError(
-            path, number, f"head and tail are the same span [{head.start}, {head.end})", "two different spans"
+            path,
+            number,
+            f"head and tail are the same span [{head.first}, {head.last})",
+            "two different spans",
         )
     relation = record.get("relation")
     if not isinstance(relation, str) or not relation:

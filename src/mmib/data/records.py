@@ -5,19 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from mmib.spans import Span
+
 # Twitter-2015 calls the miscellaneous type OTHER, Twitter-2017 calls it MISC; both are kept as written
 # so that scores match the published per-type tables of each dataset.
 TWITTER_ENTITY_TYPES = ("PER", "LOC", "ORG", "MISC", "OTHER")
 NONE_RELATION = "None"
-
-
-@dataclass(frozen=True)
-class Entity:
-    """A word span ``[start, end)`` with its type (NER) or name (MRE)."""
-
-    start: int
-    end: int
-    label: str
 
 
 @dataclass
@@ -36,11 +29,12 @@ class NerPost:
 
 @dataclass
 class ReInstance:
-    """One MRE instance: words, head and tail spans, image file name and the relation label."""
+    """One MRE instance: words, head and tail spans (untyped, ``text`` the entity's name), image file name
+    and the relation label."""
 
     tokens: list[str]
-    head: Entity
-    tail: Entity
+    head: Span
+    tail: Span
     image_id: str | None
     relation: str
     source_line: int = 0
@@ -77,11 +71,3 @@ class LabelVocab:
 
     def to_dict(self) -> dict[str, int]:
         return {label: i for i, label in enumerate(self.labels)}
-
-
-def bio_spans(tags: list[str]) -> list[Entity]:
-    """Entity spans of a well-formed BIO sequence, where an ``I-`` of another type or after ``O``
-    starts a new span (the seqeval/conlleval convention, see ``mmib.metrics``)."""
-    from mmib.metrics import extract_spans
-
-    return [Entity(start, end, label) for label, start, end in extract_spans(tags)]

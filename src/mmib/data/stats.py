@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections import Counter
 from pathlib import Path
 
 from tqdm import tqdm
 
 from mmib.data.discover import Dataset
+from mmib.data.formats import FORMATS
 from mmib.data.images import (
     NOT_FOUND,
     ImageCounts,
@@ -16,7 +16,6 @@ from mmib.data.images import (
     audit_crop_mapping,
     decode_image,
 )
-from mmib.data.records import bio_spans
 
 
 def check_images(dataset: Dataset, split: str, progress: bool = True) -> ImageCounts:
@@ -54,30 +53,7 @@ def crop_mapping_audit(dataset: Dataset, split: str) -> dict[str, int]:
 
 def split_stats(dataset: Dataset, split: str) -> dict:
     """Counts for one split in the JSON shape of ``mmib data stats --format json``."""
-    records = dataset.splits[split]
-    if dataset.task == "ner":
-        entities = Counter(span.label for post in records for span in bio_spans(post.tags))
-        return {
-            "posts": len(records),
-            "tokens": sum(len(post) for post in records),
-            "entities": dict(sorted(entities.items())),
-            "entities_total": sum(entities.values()),
-            # I- tags after O or after another type: seqeval (and these counts) start an entity there
-            "orphan_i_tags": sum(_orphan_i_tags(post.tags) for post in records),
-            "images": len({post.image_id for post in records if post.image_id}),
-        }
-    relations = Counter(instance.relation for instance in records)
-    return {
-        "instances": len(records),
-        "tokens": sum(len(instance.tokens) for instance in records),
-        "images": len({instance.image_id for instance in records if instance.image_id}),
-        "relations": dict(sorted(relations.items(), key=lambda kv: (-kv[1], kv[0]))),
-    }
-
-
-def _orphan_i_tags(tags: list[str]) -> int:
-    previous = ["O", *tags[:-1]]
-    return sum(tag.startswith("I-") and prev[2:] != tag[2:] for prev, tag in zip(previous, tags, strict=True))
+    return dataset.format.split_stats(dataset.splits[split])
 
 
 def dataset_stats(dataset: Dataset, with_images: bool = True, progress: bool = True) -> dict:
@@ -112,23 +88,7 @@ def format_stats(stats: dict) -> str:
         return f"  {label:<34}" + "".join(f"{v!s:>10}" for v in values)
 
     lines.append(row("", names))
-    if stats["task"] == "ner":
-        lines.append(row("posts", [splits[s]["posts"] for s in names]))
-        lines.append(row("tokens", [splits[s]["tokens"] for s in names]))
-        types = sorted({t for s in names for t in splits[s]["entities"]})
-        for entity_type in types:
-            lines.append(
-                row(f"entities {entity_type}", [splits[s]["entities"].get(entity_type, 0) for s in names])
-            )
-        lines.append(row("entities total", [splits[s]["entities_total"] for s in names]))
-        lines.append(row("orphan I- tags (start an entity)", [splits[s]["orphan_i_tags"] for s in names]))
-        lines.append(row("distinct image ids", [splits[s]["images"] for s in names]))
-    else:
-        lines.append(row("instances", [splits[s]["instances"] for s in names]))
-        lines.append(row("distinct images", [splits[s]["images"] for s in names]))
-        relations = sorted({r for s in names for r in splits[s]["relations"]})
-        for relation in relations:
-            lines.append(row(f"  {relation}", [splits[s]["relations"].get(relation, 0) for s in names]))
+    lines.extend(FORMATS[stats["task"]].stats_lines(splits, row))
     if stats.get("image_root"):
         lines.append(f"  image files under {stats['image_root']}")
         for key in ImageCounts().as_dict():

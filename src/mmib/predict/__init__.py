@@ -9,6 +9,7 @@ if "torch" not in sys.modules:  # OpenMP reads its wait policy when torch loads 
 
 from mmib.predict.extractor import Extractor
 from mmib.predict.inputs import InputError
-from mmib.predict.results import Entity, PostPrediction, Relation
+from mmib.predict.results import PostPrediction, Relation
+from mmib.spans import Span
 
-__all__ = ["Entity", "Extractor", "InputError", "PostPrediction", "Relation"]
+__all__ = ["Extractor", "InputError", "PostPrediction", "Relation", "Span"]

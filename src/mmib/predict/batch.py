@@ -15,10 +15,9 @@ stops the run or costs a good line. Output lines are flushed batch by batch.
 from __future__ import annotations
 
 import json
-from collections import deque
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 from tqdm import tqdm
@@ -30,6 +29,7 @@ from mmib.errors import UserError
 from mmib.predict.extractor import Extractor
 from mmib.predict.inputs import InputError, check_text, open_image
 from mmib.predict.output import dump_record, open_for_append, read_done
+from mmib.predict.prefetch import mapped_ahead
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".gif", ".webp", ".bmp")
 
@@ -248,27 +248,13 @@ class OpenedPost:
 
 
 def _open(post: InputPost, images: Path | None, max_chars: int) -> OpenedPost:
-    """Checks the text and decodes the image (in a worker thread: decoding overlaps the networks)."""
+    """Checks the text and decodes the image; a bad post becomes its error line, never an exception."""
     try:
         check_text(post.text, max_chars)
         path, absent = _resolve_image(post, images)
         return OpenedPost(post, open_image(path), absent)
     except InputError as error:
         return OpenedPost(post, error=f"{post.where}: {error}")
-
-
-def _opened_ahead(
-    posts: list[InputPost], images: Path | None, max_chars: int, ahead: int
-) -> Iterator[OpenedPost]:
-    """:func:`_open` of each post, in order, with up to ``ahead`` posts decoded in advance by two threads."""
-    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="mmib-decode") as pool:
-        pending: deque = deque()
-        for post in posts:
-            pending.append(pool.submit(_open, post, images, max_chars))
-            if len(pending) >= ahead:
-                yield pending.popleft().result()
-        while pending:
-            yield pending.popleft().result()
 
 
 def predict_file(
@@ -302,7 +288,10 @@ def predict_file(
         todo = [post for post in posts if id_key(post.post_id) not in finished]
         counts.already_done += len(posts) - len(todo)
         bar.update(len(posts) - len(todo))
-        for opened in _opened_ahead(todo, images, extractor.max_chars, ahead=2 * extractor.batch_size):
+        opening = partial(
+            _open, images=images, max_chars=extractor.max_chars
+        )  # in the prefetch pool, decoding
+        for opened in mapped_ahead(todo, opening, ahead=2 * extractor.batch_size):  # beside the networks
             if opened.error is not None:
                 counts.skipped.append(opened.error)
                 continue

@@ -10,10 +10,11 @@ import torch
 from PIL import Image
 
 from mmib.predict.inputs import CheckedPost, InputError
-from mmib.predict.results import Entity, PostPrediction, Relation, entities_of, word_span
+from mmib.predict.results import PostPrediction, Relation, entities_of
 from mmib.predict.tokenize import Token
 from mmib.processing import NerTask, PairInput, PostInput
 from mmib.processing.live_images import VisualInputs
+from mmib.spans import Span
 
 if TYPE_CHECKING:
     from mmib.predict.extractor import Extractor
@@ -58,7 +59,7 @@ def classify_pairs(
     text: str,
     tokens: list[Token],
     image: Image.Image | None,
-    pairs: list[tuple[Entity, Entity]],
+    pairs: list[tuple[Span, Span]],
     visual: tuple[torch.Tensor, torch.Tensor] | None = None,
     caption: str | None = None,
 ) -> list[Relation]:
@@ -68,8 +69,7 @@ def classify_pairs(
         return []
     if visual is None:
         visual = extractor.image_side.inputs([image], None, [caption])[:2]
-    spans = [PairInput(word_span(tokens, head), word_span(tokens, tail)) for head, tail in pairs]
-    post = PostInput([t.text for t in tokens], caption, 0, pairs=spans)
+    post = PostInput([t.text for t in tokens], caption, 0, pairs=[PairInput(h, t) for h, t in pairs])
     batch = extractor.batch([post], *visual)
     fused = extractor.model.encode(batch, losses=False).fused
     best = extractor.model.head.batch_logits(fused, batch).softmax(-1).cpu().max(-1)

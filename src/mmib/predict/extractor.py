@@ -3,7 +3,7 @@
     >>> from mmib import Extractor
     >>> ner = Extractor.load("runs/twitter2017-mmib")
     >>> ner.predict("Kobe Bryant at Staples Center #Lakers", "photo.jpg")
-    [Entity(text='Kobe Bryant', type='PER', start=0, end=11, confidence=0.97), ...]
+    [Span(type='PER', first=0, last=2, text='Kobe Bryant', start=0, end=11, confidence=0.97), ...]
     >>> re = Extractor.load("runs/mnre-mmib", ner=ner)
     >>> re.relations("Kobe Bryant at Staples Center", "photo.jpg")            # every entity pair
     >>> re.relations("Kobe Bryant at Staples Center", None, "Kobe Bryant", "Staples Center")
@@ -43,9 +43,10 @@ from mmib.predict.inputs import (
 )
 from mmib.predict.onnx_runtime import use_onnx
 from mmib.predict.prefetch import opened_ahead, tagged_with_cnn_ahead
-from mmib.predict.results import Entity, PostPrediction, Relation, given_entity
+from mmib.predict.results import PostPrediction, Relation, given_entity
 from mmib.processing import MMIBProcessor, NerTask, PostInput, ReTask
 from mmib.processing.live_images import LiveImageSide, live_image_side
+from mmib.spans import Span
 
 
 class Extractor:
@@ -124,7 +125,7 @@ class Extractor:
 
     # ---- public API -------------------------------------------------------------------------------------
 
-    def predict(self, text: str, image: ImageInput = None, caption: str | None = None) -> list[Entity]:
+    def predict(self, text: str, image: ImageInput = None, caption: str | None = None) -> list[Span]:
         """Entities of one raw post (an NER run, or an MRE run loaded with ``ner=``). ``caption``: a caption
         of the post's image, for runs trained with captions (ignored by the others)."""
         return self.analyze_many([(text, image, caption)])[0].entities

@@ -18,6 +18,8 @@ from typing import TypeVar
 from mmib.predict.inputs import CheckedPost, InputError
 
 Item = TypeVar("Item")
+Result = TypeVar("Result")
+_DONE = object()  # the end of the items (an item may itself be None)
 
 
 @functools.cache
@@ -46,35 +48,42 @@ def in_batches(items: Iterable[Item], size: int) -> Iterator[list[Item]]:
         yield batch
 
 
-def opened_ahead(
-    posts: Sequence[tuple], open_post: Callable[..., CheckedPost], ahead: int
-) -> Iterator[CheckedPost]:
-    """``open_post(*post)`` of every post, in order, run by a thread pool up to ``ahead`` posts ahead of the
-    post asked for. Why: decoding, detecting and resizing otherwise wait in line with the networks of the
-    batch before (profiled on 100 synthetic posts under ONNX Runtime without a detector: 0.15 s of 1.76 s).
-    Measured without a detector, 8 interleaved passes each: 47.2 against 45.5 posts/s (medians). The first
-    bad post raises :class:`InputError` naming it (the work already done on the
-    posts around it is dropped), as when every post was opened before any was predicted."""
+def mapped_ahead(items: Iterable[Item], work: Callable[[Item], Result], ahead: int) -> Iterator[Result]:
+    """``work(item)`` of every item, in order, run by the opening pool up to ``ahead`` items ahead of the one
+    asked for; an exception is raised when its item is reached."""
     pool, pending = opening_pool(), deque()
-    numbered = iter(enumerate(posts))
+    remaining = iter(items)
 
     def submit() -> None:
-        if (post := next(numbered, None)) is not None:
-            pending.append((post[0], pool.submit(open_post, *post[1])))
+        if (item := next(remaining, _DONE)) is not _DONE:
+            pending.append(pool.submit(work, item))
 
     for _ in range(ahead):
         submit()
     while pending:
-        number, opened = pending.popleft()
+        done = pending.popleft()
         submit()
-        yield _result(number, opened, len(posts))
+        yield done.result()
 
 
-def _result(number: int, opened: Future, count: int) -> CheckedPost:
-    try:
-        return opened.result()
-    except InputError as error:
-        raise InputError(f"post {number}: {error}" if count > 1 else str(error)) from None
+def opened_ahead(
+    posts: Sequence[tuple], open_post: Callable[..., CheckedPost], ahead: int
+) -> Iterator[CheckedPost]:
+    """``open_post(*post)`` of every post, in order, up to ``ahead`` posts ahead (:func:`mapped_ahead`). Why:
+    decoding, detecting and resizing otherwise wait in line with the networks of the
+    batch before (profiled on 100 synthetic posts under ONNX Runtime without a detector: 0.15 s of 1.76 s).
+    Measured without a detector, 8 interleaved passes each: 47.2 against 45.5 posts/s (medians). The first
+    bad post raises :class:`InputError` naming it (the work already done on the
+    posts around it is dropped), as when every post was opened before any was predicted."""
+
+    def numbered(item: tuple[int, tuple]) -> CheckedPost:
+        number, post = item
+        try:
+            return open_post(*post)
+        except InputError as error:
+            raise InputError(f"post {number}: {error}" if len(posts) > 1 else str(error)) from None
+
+    return mapped_ahead(enumerate(posts), numbered, ahead)
 
 
 def tagged_with_cnn_ahead(

@@ -1,8 +1,9 @@
-"""What prediction returns: entities with character offsets, relations between them, and the post's result."""
+"""What prediction returns: entities (:class:`mmib.spans.Span` with characters), relations between them, and
+the post's result."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, replace
 
 import torch
 
@@ -10,24 +11,13 @@ from mmib.encoders.detector import Detection
 from mmib.metrics import extract_spans
 from mmib.predict.inputs import InputError
 from mmib.predict.tokenize import Token
-
-
-@dataclass
-class Entity:
-    text: str
-    type: str
-    start: int  # character offsets in the raw post, [start, end)
-    end: int
-    confidence: float  # mean CRF marginal of the span's predicted tags (1.0 for entities given by the user)
-
-    def as_dict(self) -> dict:
-        return asdict(self)
+from mmib.spans import Span
 
 
 @dataclass
 class Relation:
-    head: Entity
-    tail: Entity
+    head: Span
+    tail: Span
     relation: str
     confidence: float  # softmax probability of the predicted relation, eq. (19)
 
@@ -44,7 +34,7 @@ class Relation:
 class PostPrediction:
     text: str
     tokens: list[Token]
-    entities: list[Entity] = field(default_factory=list)
+    entities: list[Span] = field(default_factory=list)
     relations: list[Relation] = field(default_factory=list)
     objects: list[Detection] = field(default_factory=list)  # detected regions whose crops were used
     image_used: bool = False
@@ -61,21 +51,26 @@ class PostPrediction:
 
 def entities_of(
     text: str, tokens: list[Token], labels: list[str], tag_ids: list[int], marginals: torch.Tensor
-) -> list[Entity]:
-    """The BIO spans of a post's predicted tags as entities with character offsets; a span's confidence is
-    the mean CRF marginal (``marginals``: (n, tags)) of its predicted tags."""
+) -> list[Span]:
+    """The BIO spans of a post's predicted tags with their characters; a span's confidence is the mean CRF
+    marginal (``marginals``: (n, tags)) of its predicted tags."""
     tags = [labels[i] for i in tag_ids]
     confidences = marginals[torch.arange(len(tag_ids)), tag_ids]  # (n,)
-    entities = []
-    for entity_type, first, last in extract_spans(tags):  # words [first, last)
-        begin, end = tokens[first].start, tokens[last - 1].end
-        confidence = round(float(confidences[first:last].mean()), 4)
-        entities.append(Entity(text[begin:end], entity_type, begin, end, confidence))
-    return entities
+    return [
+        with_characters(text, tokens, span, round(float(confidences[span.first : span.last].mean()), 4))
+        for span in extract_spans(tags)
+    ]
 
 
-def given_entity(text: str, tokens: list[Token], given: str | tuple[int, int]) -> Entity:
-    """An entity named by its surface string (first occurrence on word boundaries) or character span."""
+def with_characters(text: str, tokens: list[Token], span: Span, confidence: float) -> Span:
+    """A word span of raw ``text`` completed with its characters, surface string and confidence."""
+    begin, end = tokens[span.first].start, tokens[span.last - 1].end
+    return replace(span, text=text[begin:end], start=begin, end=end, confidence=confidence)
+
+
+def given_entity(text: str, tokens: list[Token], given: str | tuple[int, int]) -> Span:
+    """An untyped entity named by its surface string (first occurrence on word boundaries) or its character
+    span, as the words it covers."""
     if isinstance(given, str):
         starts, ends = {t.start for t in tokens}, {t.end for t in tokens}
         position = text.find(given)
@@ -88,12 +83,7 @@ def given_entity(text: str, tokens: list[Token], given: str | tuple[int, int]) -
         begin, end = int(given[0]), int(given[1])
         if not 0 <= begin < end <= len(text):
             raise InputError(f"entity span {given} is outside the text (length {len(text)})")
-    return Entity(text[begin:end], "", begin, end, 1.0)
-
-
-def word_span(tokens: list[Token], entity: Entity) -> tuple[int, int]:
-    """The words ``[first, last)`` an entity's characters cover."""
-    inside = [i for i, t in enumerate(tokens) if t.start < entity.end and t.end > entity.start]
+    inside = [i for i, t in enumerate(tokens) if t.start < end and t.end > begin]
     if not inside:
-        raise InputError(f"entity {entity.text!r} covers no word of the text")
-    return inside[0], inside[-1] + 1
+        raise InputError(f"entity {text[begin:end]!r} covers no word of the text")
+    return Span("", inside[0], inside[-1] + 1, text[begin:end], begin, end, 1.0)

@@ -5,13 +5,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from mmib.spans import Span
+
 
 @dataclass(frozen=True)
 class PairInput:
-    """One entity pair of an MRE post: word spans ``[start, end)`` and, when known, the gold relation."""
+    """One entity pair of an MRE post: the head and tail spans (their words are what the batch reads) and,
+    when known, the gold relation."""
 
-    head: tuple[int, int]
-    tail: tuple[int, int]
+    head: Span
+    tail: Span
     relation: str | None = None
     source_line: int = 0  # where the pair was read, for messages about its label
 

@@ -148,8 +148,8 @@ class ReTask(Task):
                 image_mask=mask,
                 post_ids=torch.tensor([post.identity for post in posts]),
                 pair_post=torch.tensor([row for row, _ in pairs]),
-                heads=torch.tensor([list(pair.head) for _, pair in pairs]),
-                tails=torch.tensor([list(pair.tail) for _, pair in pairs]),
+                heads=torch.tensor([list(pair.head.words) for _, pair in pairs]),
+                tails=torch.tensor([list(pair.tail.words) for _, pair in pairs]),
             )
         if pairs and pairs[0][1].relation is not None:
             batch.relations = torch.tensor([self.label_id(p.relation, p.source_line) for _, p in pairs])
@@ -159,7 +159,7 @@ class ReTask(Task):
     def _marked_rows(text, posts, pairs, features: torch.Tensor, mask: torch.Tensor) -> Batch:
         """One row per pair: its post's words with head and tail marked, its post's image side (N, W, F);
         the head reads the two opening markers."""
-        marked = [mark_entities(posts[row].words, pair.head, pair.tail) for row, pair in pairs]
+        marked = [mark_entities(posts[row].words, pair.head.words, pair.tail.words) for row, pair in pairs]
         rows = torch.tensor([row for row, _ in pairs], dtype=torch.long)
         return Batch(
             text=text([words for words, _, _ in marked], [posts[row].caption for row, _ in pairs]),
@@ -188,8 +188,8 @@ class ReTask(Task):
                     "index": record.index,
                     "token": record.tokens,
                     "img_id": record.image_id,
-                    "h": [record.head.start, record.head.end],
-                    "t": [record.tail.start, record.tail.end],
+                    "h": list(record.head.words),
+                    "t": list(record.tail.words),
                     "relation": record.relation,
                     "predicted": predicted,
                 }

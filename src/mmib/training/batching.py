@@ -74,9 +74,7 @@ def post_input(split: PreparedSplit, post: int) -> PostInput:
     records = [split.records[r] for r in split.post_records[post]]
     first = records[0]
     pairs = [
-        PairInput((r.head.start, r.head.end), (r.tail.start, r.tail.end), r.relation, r.source_line)
-        for r in records
-        if isinstance(r, ReInstance)
+        PairInput(r.head, r.tail, r.relation, r.source_line) for r in records if isinstance(r, ReInstance)
     ]
     return PostInput(
         words=first.tokens,

@@ -159,6 +159,35 @@ class _NerPlanner:
                     text_determines=category != "image", evidence=evidence, text_signal=signal,
                     tags=tags)  # fmt: skip
 
+    # -- the Twitter-2015 layout: CoNLL text, image <id>.jpg, crops keyed by image file ---------------------
+    mapping_prefix = "synth"
+
+    def layout(self, out: Path, post: Post) -> tuple[Path, Path, str | int, str]:
+        """Image path, crop folder, crop-mapping key and crop name prefix of a post."""
+        return (
+            out / "synth_images" / f"{post.image_id}.jpg",
+            out / "synth_aux_images" / FOLDER_SPLIT[post.split] / "crops",
+            f"{post.image_id}.jpg",
+            f"{post.image_id}_crop",
+        )
+
+    @staticmethod
+    def text(post: Post) -> str:
+        """The post in the CoNLL layout with its IMGID line."""
+        rows = "".join(f"{tok}\t{tag}\n" for tok, tag in zip(post.tokens, post.tags, strict=True))
+        return f"IMGID:{post.image_id}\n{rows}\n"
+
+    @staticmethod
+    def answer(post: Post) -> str:
+        """The label the context/image must decide: the ambiguous entity's type."""
+        return next(tag[2:] for tag in post.tags if tag.startswith("B-"))
+
+    @staticmethod
+    def f1(posts: list[Post], answers: list[str]) -> float:
+        """Span F1 of the posts with their ambiguous entity typed as ``answers``."""
+        retagged = [_retag(p, a) for p, a in zip(posts, answers, strict=True)]
+        return ner_scores([p.tags for p in posts], retagged).f1
+
 
 class _RePlanner:
     def __init__(self, config: SynthConfig) -> None:
@@ -212,6 +241,39 @@ class _RePlanner:
             relation=relation,
         )
 
+    # -- the MNRE layout: one dict literal per instance, images by file name, crops keyed by index ----------
+    mapping_prefix = "mre"
+
+    def layout(self, out: Path, post: Post) -> tuple[Path, Path, str | int, str]:
+        """Image path, crop folder, crop-mapping key and crop name prefix of a post."""
+        folder_split = FOLDER_SPLIT[post.split]
+        return (
+            out / "img_org" / folder_split / post.image_id,
+            out / "img_vg" / folder_split / "crops",
+            post.index,
+            f"{post.index}_pred_crop",
+        )
+
+    @staticmethod
+    def text(post: Post) -> str:
+        """The instance as an MNRE line."""
+        record = {
+            "token": post.tokens,
+            "h": {"name": " ".join(post.tokens[slice(*post.head)]), "pos": list(post.head)},
+            "t": {"name": " ".join(post.tokens[slice(*post.tail)]), "pos": list(post.tail)},
+            "img_id": post.image_id,
+            "relation": post.relation,
+        }
+        return repr(record) + "\n"
+
+    @staticmethod
+    def answer(post: Post) -> str:
+        """The label the context/image must decide: the relation."""
+        return post.relation or "None"
+
+    def f1(self, posts: list[Post], answers: list[str]) -> float:
+        return re_scores([self.answer(p) for p in posts], answers).f1
+
 
 def _render(job: tuple[int, str, int, list[str], list[str], str, list[tuple[str, Path]]]) -> list:
     """Draw one post's scene, save the image and its crops; returns the motifs with boxes."""
@@ -227,49 +289,13 @@ def _render(job: tuple[int, str, int, list[str], list[str], str, list[tuple[str,
     return [(motif, list(box)) for motif, box in ranked]
 
 
-def _layout(task: str, out: Path, post: Post) -> tuple[Path, Path, str | int, str]:
-    """Image path, crop folder, crop-mapping key and crop name prefix of a post, per the real layouts."""
-    folder_split = FOLDER_SPLIT[post.split]
-    if task == "ner":
-        return (
-            out / "synth_images" / f"{post.image_id}.jpg",
-            out / "synth_aux_images" / folder_split / "crops",
-            f"{post.image_id}.jpg",
-            f"{post.image_id}_crop",
-        )
-    return (
-        out / "img_org" / folder_split / post.image_id,
-        out / "img_vg" / folder_split / "crops",
-        post.index,
-        f"{post.index}_pred_crop",
-    )
-
-
-def _write_text(task: str, path: Path, posts: list[Post]) -> None:
-    with path.open("w", encoding="utf-8") as handle:
-        for post in posts:
-            if task == "ner":
-                handle.write(f"IMGID:{post.image_id}\n")
-                handle.writelines(f"{tok}\t{tag}\n" for tok, tag in zip(post.tokens, post.tags, strict=True))
-                handle.write("\n")
-            else:
-                record = {
-                    "token": post.tokens,
-                    "h": {"name": " ".join(post.tokens[slice(*post.head)]), "pos": list(post.head)},
-                    "t": {"name": " ".join(post.tokens[slice(*post.tail)]), "pos": list(post.tail)},
-                    "img_id": post.image_id,
-                    "relation": post.relation,
-                }
-                handle.write(repr(record) + "\n")
-
-
-def _oracle_scores(task: str, posts_by_split: dict[str, list[Post]]) -> dict[str, dict[str, float]]:
+def _oracle_scores(planner: Planner, posts_by_split: dict[str, list[Post]]) -> dict[str, dict[str, float]]:
     """Text-only and multimodal oracle F1 per split (see the module docstring)."""
     train_answers: dict[str, Counter] = defaultdict(Counter)
     for post in posts_by_split["train"]:
         if not post.text_determines:
-            train_answers[post.evidence][_answer(task, post)] += 1
-    fallback = Counter(_answer(task, p) for p in posts_by_split["train"]).most_common(1)[0][0]
+            train_answers[post.evidence][planner.answer(post)] += 1
+    fallback = Counter(planner.answer(p) for p in posts_by_split["train"]).most_common(1)[0][0]
 
     def guess(post: Post) -> str:
         counts = train_answers.get(post.evidence)
@@ -277,38 +303,19 @@ def _oracle_scores(task: str, posts_by_split: dict[str, list[Post]]) -> dict[str
 
     scores = {}
     for split, posts in posts_by_split.items():
-        text_only = [_answer(task, p) if p.text_determines else guess(p) for p in posts]
+        text_only = [planner.answer(p) if p.text_determines else guess(p) for p in posts]
         multimodal = [
-            _answer(task, p) if p.text_determines or p.image_determines else guess(p) for p in posts
+            planner.answer(p) if p.text_determines or p.image_determines else guess(p) for p in posts
         ]
-        gold = [_answer(task, p) for p in posts]
-        if task == "ner":
-            gold_tags = [p.tags for p in posts]
-            scores[split] = {
-                "text_only_f1": ner_scores(
-                    gold_tags, [_retag(p, a) for p, a in zip(posts, text_only, strict=True)]
-                ).f1,
-                "multimodal_f1": ner_scores(
-                    gold_tags, [_retag(p, a) for p, a in zip(posts, multimodal, strict=True)]
-                ).f1,
-            }
-        else:
-            scores[split] = {
-                "text_only_f1": re_scores(gold, text_only).f1,
-                "multimodal_f1": re_scores(gold, multimodal).f1,
-            }
+        scores[split] = {
+            "text_only_f1": planner.f1(posts, text_only),
+            "multimodal_f1": planner.f1(posts, multimodal),
+        }
         scores[split]["share_text_decided"] = sum(p.text_determines for p in posts) / len(posts)
         scores[split]["share_image_only_decided"] = sum(
             p.image_determines and not p.text_determines for p in posts
         ) / len(posts)
     return scores
-
-
-def _answer(task: str, post: Post) -> str:
-    """The label the context/image must decide: the ambiguous entity's type, or the relation."""
-    if task == "re":
-        return post.relation or "None"
-    return next(tag[2:] for tag in post.tags if tag.startswith("B-"))
 
 
 def _retag(post: Post, entity_type: str) -> list[str]:
@@ -322,30 +329,36 @@ def _retag(post: Post, entity_type: str) -> list[str]:
     return tags
 
 
-def planner_for(config: SynthConfig) -> _NerPlanner | _RePlanner:
+Planner = _NerPlanner | _RePlanner
+PLANNERS: dict[str, type[Planner]] = {"ner": _NerPlanner, "re": _RePlanner}
+
+
+def planner_for(config: SynthConfig) -> Planner:
     """The planner that draws the posts of ``config``'s benchmark (text, labels, scene and category)."""
-    return _NerPlanner(config) if config.task == "ner" else _RePlanner(config)
+    if config.task not in PLANNERS:
+        raise SettingError(f"task must be 'ner' or 're', got {config.task!r}")
+    return PLANNERS[config.task](config)
 
 
-def _drawing_jobs(config: SynthConfig, out: Path, posts_by_split: dict) -> tuple[list[tuple], dict]:
+def _drawing_jobs(planner: Planner, out: Path, posts_by_split: dict) -> tuple[list[tuple], dict]:
     """One drawing job per post (its image and crops, in the benchmark's layout), and each split's crop
     mapping; the folders are made here."""
     jobs, crop_maps = [], {}
     for split, posts in posts_by_split.items():
         crop_maps[split] = {}
         for post in posts:
-            image_path, crop_dir, key, prefix = _layout(config.task, out, post)
+            image_path, crop_dir, key, prefix = planner.layout(out, post)
             image_path.parent.mkdir(parents=True, exist_ok=True)
             crop_dir.mkdir(parents=True, exist_ok=True)
             names = [f"{prefix}_{k}.png" for k in range(len(post.cues) + len(post.distractors))]
             crop_maps[split][key] = names if post.image_present else []
             targets = [(n, crop_dir / n) for n in names] if post.image_present else []
             image = str(image_path) if post.image_present else ""
-            jobs.append((config.seed, split, post.index, post.cues, post.distractors, image, targets))
+            jobs.append((planner.config.seed, split, post.index, post.cues, post.distractors, image, targets))
     return jobs, crop_maps
 
 
-def _write_meta(task: str, path: Path, posts: list) -> None:
+def _write_meta(planner: Planner, path: Path, posts: list) -> None:
     """The generator's truth per post (category, what decides the answer, the drawn objects), one JSON line."""
     with path.open("w", encoding="utf-8") as handle:
         for post in posts:
@@ -357,7 +370,7 @@ def _write_meta(task: str, path: Path, posts: list) -> None:
                 "text_determines": post.text_determines,
                 "image_determines": post.image_determines,
                 "image_present": post.image_present,
-                "answer": _answer(task, post),
+                "answer": planner.answer(post),
                 "objects": post.objects,
             }
             handle.write(json.dumps(meta) + "\n")
@@ -369,14 +382,12 @@ def generate(config: SynthConfig, out: Path | str, progress: bool = True) -> dic
 
     out = Path(out)
     task = config.task
-    if task not in SIZES:
-        raise SettingError(f"task must be 'ner' or 're', got {task!r}")
     planner = planner_for(config)
     posts_by_split = {
         split: [planner.plan(split, i) for i in range(n)]
         for split, n in zip(SPLITS, config.split_sizes(), strict=True)
     }
-    jobs, crop_maps = _drawing_jobs(config, out, posts_by_split)
+    jobs, crop_maps = _drawing_jobs(planner, out, posts_by_split)
     all_posts = [p for posts in posts_by_split.values() for p in posts]
     with ProcessPoolExecutor(max_workers=max(1, config.workers)) as pool:
         results = pool.map(_render, jobs, chunksize=64)
@@ -389,17 +400,17 @@ def generate(config: SynthConfig, out: Path | str, progress: bool = True) -> dic
         ):
             post.objects = objects
     for split, posts in posts_by_split.items():
-        _write_text(task, out / SPLIT_FILES[task][SPLITS.index(split)], posts)
-        mapping_prefix = "synth" if task == "ner" else "mre"
-        torch.save(crop_maps[split], out / f"{mapping_prefix}_{MAPPING_SPLIT[task][split]}_dict.pth")
-    _write_meta(task, out / "synth_meta.jsonl", all_posts)
+        with (out / SPLIT_FILES[task][SPLITS.index(split)]).open("w", encoding="utf-8") as handle:
+            handle.writelines(planner.text(post) for post in posts)
+        torch.save(crop_maps[split], out / f"{planner.mapping_prefix}_{MAPPING_SPLIT[task][split]}_dict.pth")
+    _write_meta(planner, out / "synth_meta.jsonl", all_posts)
     summary = {
         "generator": "mmib.data.synth",
         "config": {k: v for k, v in asdict(config).items() if k != "workers"},  # workers change no byte
         "split_sizes": dict(zip(SPLITS, config.split_sizes(), strict=True)),
         "categories": {s: dict(Counter(p.category for p in posts)) for s, posts in posts_by_split.items()},
         "images_absent": {s: sum(not p.image_present for p in posts) for s, posts in posts_by_split.items()},
-        "oracles": _oracle_scores(task, posts_by_split),
+        "oracles": _oracle_scores(planner, posts_by_split),
     }
     (out / "synth_summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     return summary
