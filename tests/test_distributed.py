@@ -114,10 +114,11 @@ def test_two_process_evaluation_scores_every_post_once(tiny_ner_run, synth_ner, 
     script.write_text(
         textwrap.dedent(
             f"""
-            import atexit, json, sys
+            import atexit, json, os, sys
             import torch.distributed as dist
-            # registered first, so it runs last: after mmib's own exit handler has ended the process group
-            atexit.register(lambda: print("GROUP LEFT AT EXIT", dist.is_initialized()))
+            # registered first, so it runs last: after mmib's own exit handler has ended the process group.
+            # One write(2) per line: the two processes share the pipe, and print's separate writes interleave.
+            atexit.register(lambda: os.write(1, f"GROUP LEFT AT EXIT {{dist.is_initialized()}}\\n".encode()))
             from mmib.data import load_dataset
             from mmib.processing.image_side import NoImage
             from mmib.training.batching import Collator, prepare_split
