@@ -2,7 +2,7 @@
 
 __version__ = "0.1.0"
 
-__all__ = ["Extractor"]
+__all__ = ["Extractor", "Span"]
 
 
 def __getattr__(name: str):
@@ -11,4 +11,8 @@ def __getattr__(name: str):
         from mmib.predict.extractor import Extractor
 
         return Extractor
+    if name == "Span":
+        from mmib.spans import Span
+
+        return Span
     raise AttributeError(f"module 'mmib' has no attribute {name!r}")
