@@ -165,3 +165,17 @@ def test_a_saved_processor_reads_back_the_same_batches(tiny_ner_run, tmp_path, s
 
 def test_no_function_in_the_package_is_longer_than_60_lines():
     assert _code_shape().long_functions(REPO_ROOT / "src") == []
+
+
+def test_a_caption_longer_than_the_window_is_read_whole_and_quietly(tiny_encoder):
+    """The length key needs every sub-word of a caption; the tokenizer's too-long warning would only alarm (the
+    caption is cut where it is used). transformers marks that warning as given on the tokenizer (its logger
+    writes to the stderr of whenever it was set up, out of the test's reach)."""
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_encoder)
+    tokenizer.model_max_length = 32
+    caption = " ".join(["word"] * 100)
+    pieces = WordTokenizer(tokenizer, 16).caption_pieces(caption)
+    assert len(pieces) >= 100
+    assert not tokenizer.deprecation_warnings.get("sequence-length-is-longer-than-the-specified-maximum")

@@ -120,7 +120,11 @@ class WordTokenizer:
         if not text:
             return []
         if text not in self._caption_pieces:
-            self._caption_pieces[text] = self.tokenizer(text, add_special_tokens=False)["input_ids"]
+            # verbose=False: a caption longer than the encoder's window is cut where it is used (second_segment,
+            # the caption encoder); the tokenizer's "longer than the maximum sequence length" warning would only
+            # alarm (CogVLM's longest MNRE caption has 787 sub-words)
+            ids = self.tokenizer(text, add_special_tokens=False, verbose=False)["input_ids"]
+            self._caption_pieces[text] = ids
         return self._caption_pieces[text]
 
     def second_segment(self, text: str | None, room: int) -> list[int]:
