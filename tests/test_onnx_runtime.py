@@ -68,3 +68,37 @@ def test_onnx_runtime_predicts_the_same_entities_as_torch(exported_run, synth_ne
         ]
         for a, b in zip(found.entities, expected.entities, strict=True):
             assert abs(a.confidence - b.confidence) <= 1e-4
+
+
+def test_the_onnx_runtime_builds_no_pytorch_cnn_and_reads_older_exports(
+    exported_run, sample_image, monkeypatch, capsys, tmp_path
+):
+    """The exported CNN carries its name, width and normalisation; a file exported before they were written
+    falls back to the run's PyTorch CNN for them, with the same features."""
+    import onnx
+
+    if not RunFolder(exported_run).onnx_image_encoder.is_file():
+        _cli(monkeypatch, capsys, "export", str(exported_run))
+    torch_side = Extractor.load(exported_run, detector=None)
+
+    def no_cnn(name):
+        raise AssertionError(f"built the PyTorch CNN {name}")
+
+    with monkeypatch.context() as patched:
+        patched.setattr("mmib.encoders.image.build_image_encoder", no_cnn)
+        patched.setattr("mmib.predict.extractor.build_image_encoder", no_cnn)
+        onnx_side = Extractor.load(exported_run, detector=None, runtime="onnx")
+    expected, found = torch_side.image_side.encoder, onnx_side.image_side.encoder
+    assert (found.name, found.feature_dim) == (expected.name, expected.feature_dim)
+    assert found.mean.equal(expected.mean) and found.std.equal(expected.std)
+
+    older = tmp_path / "older"
+    shutil.copytree(exported_run, older)
+    exported = onnx.load(str(RunFolder(older).onnx_image_encoder))
+    del exported.metadata_props[:]
+    onnx.save(exported, str(RunFolder(older).onnx_image_encoder))
+    text = "Kobe Bryant at Staples Center"
+    assert (
+        Extractor.load(older, detector=None, runtime="onnx").analyze(text, sample_image).as_dict()
+        == onnx_side.analyze(text, sample_image).as_dict()
+    )

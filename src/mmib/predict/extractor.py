@@ -109,9 +109,10 @@ class Extractor:
         run_dir = locate_model(run_dir)  # a run folder, or an installed model's name (mmib package)
         model, tokenizer = from_pretrained(run_dir)
         config = model.config
-        cnn = build_image_encoder(config.image_encoder) if config.reads_pixels else None
-        if runtime == "onnx":
-            cnn = use_onnx(model, cnn, RunFolder(run_dir), onnx_threads)
+        if runtime == "onnx":  # the exported CNN carries its own preprocessing: no PyTorch CNN is built
+            cnn = use_onnx(model, RunFolder(run_dir), onnx_threads)
+        else:
+            cnn = build_image_encoder(config.image_encoder) if config.reads_pixels else None
         wanted_default = detector == "default" and cnn is not None
         if detector == "default":
             detector = load_default_detector() if cnn is not None else None

@@ -14,6 +14,7 @@ networks in a second without the extra ``onnxscript`` dependency the newer expor
 
 from __future__ import annotations
 
+import json
 import warnings
 from pathlib import Path
 from types import SimpleNamespace
@@ -24,10 +25,14 @@ from torch import nn
 
 from mmib.encoders.image import IMAGE_SIZE, ImageEncoder
 from mmib.errors import UserError
+from mmib.model.config import MMIBConfig
 from mmib.model.mmib import MMIBModel
 from mmib.model.run_folder import RunFolder
 
 OPSET = 17
+# What a pixel run's prediction needs of its CNN besides the network itself, written into the exported file
+# so that the ONNX runtime never builds the PyTorch CNN only to read them.
+PREPROCESSING_KEYS = ("mmib.image_encoder", "mmib.feature_dim", "mmib.mean", "mmib.std")
 
 
 class OnnxUnavailable(UserError, RuntimeError):
@@ -92,8 +97,16 @@ class _PooledFeatures(nn.Module):
         return features.mean(dim=(2, 3)) if features.dim() == 4 else features
 
 
-def _export(module: nn.Module, inputs: tuple, names: list[str], dynamic: dict, path: Path) -> None:
-    """Writes ``path`` atomically: a killed export leaves no half file that a later load would trust."""
+def _export(
+    module: nn.Module,
+    inputs: tuple,
+    names: list[str],
+    dynamic: dict,
+    path: Path,
+    metadata: dict[str, str] | None = None,
+) -> None:
+    """Writes ``path`` atomically: a killed export leaves no half file that a later load would trust.
+    ``metadata``: key/value pairs stored in the file (ONNX ``metadata_props``)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(path.name + ".tmp")
     with torch.no_grad(), warnings.catch_warnings():
@@ -110,6 +123,13 @@ def _export(module: nn.Module, inputs: tuple, names: list[str], dynamic: dict, p
             opset_version=OPSET,
             dynamo=False,
         )
+    if metadata:
+        import onnx
+
+        exported = onnx.load(str(temporary))
+        for key, value in metadata.items():
+            exported.metadata_props.add(key=key, value=value)
+        onnx.save(exported, str(temporary))
     temporary.replace(path)
 
 
@@ -131,9 +151,16 @@ def export_onnx(model: MMIBModel, image_encoder: ImageEncoder | None, run: RunFo
     if image_encoder is not None:
         pixels = torch.zeros(2, 3, IMAGE_SIZE, IMAGE_SIZE)
         dynamic = {"pixels": {0: "regions"}, "output": {0: "regions"}}
-        _export(
-            _PooledFeatures(image_encoder.folded()), (pixels,), ["pixels"], dynamic, run.onnx_image_encoder
+        preprocessing = (
+            image_encoder.name,
+            str(image_encoder.feature_dim),
+            json.dumps(image_encoder.mean.flatten().tolist()),
+            json.dumps(image_encoder.std.flatten().tolist()),
         )
+        _export(
+            _PooledFeatures(image_encoder.folded()), (pixels,), ["pixels"], dynamic, run.onnx_image_encoder,
+            dict(zip(PREPROCESSING_KEYS, preprocessing, strict=True)),
+        )  # fmt: skip
         written.append(run.onnx_image_encoder)
     return written
 
@@ -172,7 +199,7 @@ def export_differences(
     if image_encoder is not None:
         pixels = torch.randn(3, 3, IMAGE_SIZE, IMAGE_SIZE, generator=generator)
         expected = image_encoder(pixels)
-        found = OnnxImageEncoder(run.onnx_image_encoder, image_encoder)(pixels)
+        found = OnnxImageEncoder.load(run.onnx_image_encoder, model.config)(pixels)
         differences["image encoder"] = (found - expected).abs().max().item()
     return differences
 
@@ -202,9 +229,24 @@ class OnnxHiddenStates(nn.Module):
 class OnnxImageEncoder(ImageEncoder):
     """The exported CNN behind :class:`ImageEncoder`'s interface (preprocessing, name and width unchanged)."""
 
-    def __init__(self, path: Path, like: ImageEncoder, threads: int | None = None) -> None:
-        super().__init__(nn.Identity(), like.name, like.feature_dim, None, like.mean, like.std)
-        self.session = _session(path, threads)
+    def __init__(self, session, name: str, feature_dim: int, mean: torch.Tensor, std: torch.Tensor) -> None:
+        super().__init__(nn.Identity(), name, feature_dim, None, mean, std)
+        self.session = session
+
+    @classmethod
+    def load(cls, path: Path, config: MMIBConfig, threads: int | None = None) -> OnnxImageEncoder:
+        """The exported CNN with the preprocessing written into its file; a file exported before that was
+        written takes it from the PyTorch CNN of the run's config, built once for the purpose."""
+        session = _session(path, threads)
+        stored = session.get_modelmeta().custom_metadata_map
+        if all(key in stored for key in PREPROCESSING_KEYS):
+            name, width, mean, std = (stored[key] for key in PREPROCESSING_KEYS)
+            statistics = [torch.tensor(json.loads(v), dtype=torch.float32).view(3, 1, 1) for v in (mean, std)]
+            return cls(session, name, int(width), *statistics)
+        from mmib.encoders.image import build_image_encoder
+
+        like = build_image_encoder(config.image_encoder)
+        return cls(session, like.name, like.feature_dim, like.mean, like.std)
 
     def folded(self) -> OnnxImageEncoder:  # already folded when exported
         return self
@@ -215,12 +257,11 @@ class OnnxImageEncoder(ImageEncoder):
         return torch.from_numpy(features)
 
 
-def use_onnx(
-    model: MMIBModel, image_encoder: ImageEncoder | None, run: RunFolder, threads: int | None = None
-):
-    """Puts the exported networks in place of the PyTorch ones; returns the image encoder to use.
-    ``threads``: each session's intra-op threads (default: half of torch's, see :func:`_session`)."""
-    needed = [run.onnx_text_encoder, *([run.onnx_image_encoder] if image_encoder is not None else [])]
+def use_onnx(model: MMIBModel, run: RunFolder, threads: int | None = None) -> OnnxImageEncoder | None:
+    """Puts the exported text encoder in place of the PyTorch one; returns the exported CNN (pixel runs) or
+    None. ``threads``: each session's intra-op threads (default: half of torch's, see :func:`_session`)."""
+    reads_pixels = model.config.reads_pixels
+    needed = [run.onnx_text_encoder, *([run.onnx_image_encoder] if reads_pixels else [])]
     missing = [path.name for path in needed if not path.is_file()]
     if missing:
         raise OnnxUnavailable(
@@ -228,6 +269,4 @@ def use_onnx(
         )
     text = model.text_encoder
     text.model = OnnxHiddenStates(run.onnx_text_encoder, text.model.config, threads)
-    if image_encoder is None:
-        return None
-    return OnnxImageEncoder(run.onnx_image_encoder, image_encoder, threads)
+    return OnnxImageEncoder.load(run.onnx_image_encoder, model.config, threads) if reads_pixels else None
