@@ -288,10 +288,9 @@ def predict_file(
         todo = [post for post in posts if id_key(post.post_id) not in finished]
         counts.already_done += len(posts) - len(todo)
         bar.update(len(posts) - len(todo))
-        opening = partial(
-            _open, images=images, max_chars=extractor.max_chars
-        )  # in the prefetch pool, decoding
-        for opened in mapped_ahead(todo, opening, ahead=2 * extractor.batch_size):  # beside the networks
+        # posts are checked and their images decoded in the prefetch pool, beside the networks
+        opening = partial(_open, images=images, max_chars=extractor.max_chars)
+        for opened in mapped_ahead(todo, opening, ahead=2 * extractor.batch_size):
             if opened.error is not None:
                 counts.skipped.append(opened.error)
                 continue
