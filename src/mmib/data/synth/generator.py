@@ -24,6 +24,7 @@ from collections import Counter, defaultdict
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
 from tqdm import tqdm
 
@@ -37,10 +38,8 @@ SIZES = {
     "ner": {"small": (400, 100, 100), "full": (4000, 1000, 3257)},
     "re": {"small": (400, 100, 100), "full": (12247, 1624, 1614)},
 }
-SPLIT_FILES = {"ner": ("train.txt", "valid.txt", "test.txt"), "re": ("train.txt", "val.txt", "test.txt")}
 SPLITS = ("train", "dev", "test")
 FOLDER_SPLIT = {"train": "train", "dev": "val", "test": "test"}  # image folders use val, as released
-MAPPING_SPLIT = {"ner": FOLDER_SPLIT, "re": {"train": "train", "dev": "dev", "test": "test"}}
 
 
 @dataclass
@@ -160,7 +159,12 @@ class _NerPlanner:
                     tags=tags)  # fmt: skip
 
     # -- the Twitter-2015 layout: CoNLL text, image <id>.jpg, crops keyed by image file ---------------------
-    mapping_prefix = "synth"
+    split_files: ClassVar[dict[str, str]] = dict(
+        zip(SPLITS, ("train.txt", "valid.txt", "test.txt"), strict=True)
+    )
+    mapping_files: ClassVar[dict[str, str]] = {
+        split: f"synth_{FOLDER_SPLIT[split]}_dict.pth" for split in SPLITS
+    }
 
     def layout(self, out: Path, post: Post) -> tuple[Path, Path, str | int, str]:
         """Image path, crop folder, crop-mapping key and crop name prefix of a post."""
@@ -242,7 +246,12 @@ class _RePlanner:
         )
 
     # -- the MNRE layout: one dict literal per instance, images by file name, crops keyed by index ----------
-    mapping_prefix = "mre"
+    split_files: ClassVar[dict[str, str]] = dict(
+        zip(SPLITS, ("train.txt", "val.txt", "test.txt"), strict=True)
+    )
+    mapping_files: ClassVar[dict[str, str]] = {
+        split: f"mre_{split}_dict.pth" for split in SPLITS
+    }  # MNRE names the dev split dev here
 
     def layout(self, out: Path, post: Post) -> tuple[Path, Path, str | int, str]:
         """Image path, crop folder, crop-mapping key and crop name prefix of a post."""
@@ -400,9 +409,9 @@ def generate(config: SynthConfig, out: Path | str, progress: bool = True) -> dic
         ):
             post.objects = objects
     for split, posts in posts_by_split.items():
-        with (out / SPLIT_FILES[task][SPLITS.index(split)]).open("w", encoding="utf-8") as handle:
+        with (out / planner.split_files[split]).open("w", encoding="utf-8") as handle:
             handle.writelines(planner.text(post) for post in posts)
-        torch.save(crop_maps[split], out / f"{planner.mapping_prefix}_{MAPPING_SPLIT[task][split]}_dict.pth")
+        torch.save(crop_maps[split], out / planner.mapping_files[split])
     _write_meta(planner, out / "synth_meta.jsonl", all_posts)
     summary = {
         "generator": "mmib.data.synth",
