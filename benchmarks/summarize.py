@@ -347,6 +347,68 @@ def training_speed_rows() -> list[str]:
     return lines
 
 
+def setting_speed_rows() -> list[str]:
+    """This checkout against itself under a setting (benchmarks/training_speed.py --against): samples/s, dev
+    evaluation seconds and the dev F1 of each pass (round r at seed r on both sides)."""
+    lines: list[str] = []
+    for path in sorted(RESULTS.glob("training_speed-*.json")):
+        result = json.loads(path.read_text())
+        cpu = result["hardware"]["cpu"]
+        lines += [
+            f"Training speed against a setting ({path.stem}; {result['rounds']} rounds, the sides alternating in "
+            f"their own processes, medians; {cpu}, {result['hardware']['cores']} cores; dev F1 after the one "
+            "epoch, per seed, as the trainer scored it and again in fp32):",
+            "",
+            "| workload | train records | side | samples/s | x | dev eval s (fp32) | dev F1 per seed | dev F1 fp32 |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
+        for name, sides in result["median"].items():
+            base = next(iter(sides))
+            for side, median in sides.items():
+                passes = result["passes"][name][side]
+                speedup = median["train_samples_per_second"] / sides[base]["train_samples_per_second"]
+                f1 = ", ".join(f"{p['dev_f1']:.2f} (seed {p['seed']})" for p in passes)
+                fp32 = ", ".join(f"{p['dev_f1_fp32']:.2f}" for p in passes if "dev_f1_fp32" in p)
+                lines.append(
+                    f"| {name} | {result['workloads'][name]['train_records']} | {side} | "
+                    f"{median['train_samples_per_second']} | x{speedup:.2f} | {median['dev_eval_seconds']} | "
+                    f"{f1} | {fp32} |"
+                )
+        lines.append("")
+    return lines[:-1]
+
+
+def training_profile_rows() -> list[str]:
+    """Where one training step spends its time (benchmarks/training_speed.py --profile --against): seconds
+    per part, and the operator groups' shares of self CPU time."""
+    lines: list[str] = []
+    for path in sorted(RESULTS.glob("training_profile-*.json")):
+        result = json.loads(path.read_text())
+        sides = result["sides"]
+        first = next(iter(sides.values()))
+        groups = list(first["operators"]["groups"])
+        lines += [
+            f"One training step of {result['workload']} ({first['text_encoder']}, batch 16, mean of "
+            f"{first['steps']} steps; operator shares from torch.profiler over 3 more; "
+            f"{result['hardware']['cpu']}, {result['hardware']['cores']} cores):",
+            "",
+            "| side | s/step | collate | forward | backward | optimiser | " + " | ".join(groups) + " |",
+            "|---|" + "---|" * (5 + len(groups)),
+        ]
+        for side, measured in sides.items():
+            parts = measured["seconds_per_step"]
+            shares = measured["operators"]["groups"]
+            lines.append(
+                f"| {side} | {sum(parts.values()):.2f} | "
+                + " | ".join(f"{parts[k]:.2f}" for k in ("collate", "forward", "backward", "optimizer"))
+                + " | "
+                + " | ".join(f"{100 * shares[g]:.0f}%" for g in groups)
+                + " |"
+            )
+        lines.append("")
+    return lines[:-1]
+
+
 def captioner_screen_rows() -> list[str]:
     """MNRE's captioner, chosen on dev by the pair baseline (benchmarks/captioner_screen.py)."""
     if str(RESULTS.parent) not in sys.path:
@@ -845,6 +907,8 @@ def block() -> str:
         variance_head_rows(),
         grid_rows(),
         training_speed_rows(),
+        training_profile_rows(),
+        setting_speed_rows(),
         throughput_rows(),
         latency_rows(),
         int8_rows(),
@@ -857,36 +921,60 @@ def block() -> str:
     return "\n\n".join("\n".join(part) for part in parts if part)
 
 
-# The README's headline: per benchmark, the row behind each variant (None: not a result of that benchmark).
+# The README's headline: per benchmark, the row behind each variant at each encoder size (None: not a result of
+# that benchmark; a tuple: the first of these that has been written).
+HEADLINE_VARIANTS = ("text only", "text + caption pair", "MMIB")
+HEADLINE_ENCODERS = ("MiniLM-L6", "mpnet-base")
 HEADLINE = [
-    ("Twitter-2015", "twitter2015", "twitter2015-text-only-tuned", "twitter2015-text-caption-pair",
-     "twitter2015-mmib-captions-linear-logvar"),
-    ("Twitter-2017", "twitter2017", "twitter2017-text-only-tuned", "twitter2017-text-caption-pair",
-     "twitter2017-mmib-captions-linear-logvar"),
-    ("Twitter-2017, all-mpnet-base-v2 (BERT-base size)", "twitter2017", "twitter2017-mpnet-text-only", None, None),
-    ("MNRE (head and tail marked in the text)", "mnre", "mnre-text-only-markers-converged",
-     "mnre-text-caption-pair", "mnre-mmib-captions"),
-    ("synthetic NER, full size (pixels)", None, "synth-ner-full-text-only", None,
-     "synth-ner-full-mmib-linear-logvar"),
-    ("synthetic MRE, full size (pixels)", None, "synth-re-full-text-only", None, "synth-re-full-mmib"),
+    ("Twitter-2015", "twitter2015",
+     ("twitter2015-text-only-tuned", "twitter2015-text-caption-pair", "twitter2015-mmib-captions-linear-logvar"),
+     (None, None, None)),
+    ("Twitter-2017", "twitter2017",
+     ("twitter2017-text-only-tuned", "twitter2017-text-caption-pair", "twitter2017-mmib-captions-linear-logvar"),
+     (("twitter2017-mpnet-text-only-converged", "twitter2017-mpnet-text-only"),
+      "twitter2017-mpnet-text-caption-pair", "twitter2017-mpnet-mmib-captions")),
+    ("MNRE (head and tail marked in the text)", "mnre",
+     ("mnre-text-only-markers-converged", "mnre-text-caption-pair", "mnre-mmib-captions"),
+     ("mnre-mpnet-text-only-markers", None, "mnre-mpnet-mmib-captions")),
+    ("synthetic NER, full size (pixels)", None,
+     ("synth-ner-full-text-only", None, "synth-ner-full-mmib-linear-logvar"), (None, None, None)),
+    ("synthetic MRE, full size (pixels)", None,
+     ("synth-re-full-text-only", None, "synth-re-full-mmib"), (None, None, None)),
 ]  # fmt: skip
+NOT_CONVERGED = "\u2021"  # a cell whose best dev epoch was the last one run (some seed): still rising
+
+
+def headline_cell(names: str | tuple[str, ...] | None) -> str:
+    """Test F1 of the first written result among ``names``; empty where the benchmark has no such row."""
+    if names is None:
+        return ""
+    for name in (names,) if isinstance(names, str) else names:
+        result = _load(name)
+        if result:
+            return test_f1(result) + (f" {NOT_CONVERGED}" if best_epochs(result).endswith("(last)") else "")
+    return "not run yet"
 
 
 def headline_rows() -> list[str]:
-    """Benchmark x variant against the published figures: test F1 of the dev-selected checkpoint."""
+    """Benchmark x variant x encoder size against the published figures: test F1 of the dev-selected
+    checkpoint."""
+    header = [f"{encoder}: {variant}" for encoder in HEADLINE_ENCODERS for variant in HEADLINE_VARIANTS]
     lines = [
-        "| benchmark | text only | text + caption as a sentence pair | MMIB (captions as the image side on real "
-        "posts) | published text-only | published MMIB |",
-        "|---|---|---|---|---|---|",
+        "| benchmark | " + " | ".join(header) + " | published text-only | published MMIB |",
+        "|---|" + "---|" * (len(header) + 2),
     ]
-    for label, bench, *names in HEADLINE:
-        cells = []
-        for name in names:
-            result = _load(name) if name else None
-            cells.append("" if name is None else (test_f1(result) if result else "not run yet"))
+    for label, bench, small, base in HEADLINE:
+        cells = [headline_cell(names) for names in (*small, *base)]
         published = [PUBLISHED.get((bench, variant)) for variant in ("text-only", "mmib")]
         cells += [f"{value:.2f}" if value else "" for value in published]
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        "MiniLM-L6: all-MiniLM-L6-v2 (6 layers, 384-d); mpnet-base: all-mpnet-base-v2 (12 layers, 768-d, the "
+        "size of the BERT-base encoders behind the published figures). On the real benchmarks MMIB's image side is "
+        f"captions (BLIP-2 for Twitter, CogVLM for MNRE). {NOT_CONVERGED}: for some seed the best dev epoch was the "
+        "last one run (dev F1 still rising when the budget ended).",
+    ]
     return lines
 
 
