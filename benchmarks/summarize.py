@@ -355,7 +355,8 @@ def setting_speed_rows() -> list[str]:
         result = json.loads(path.read_text())
         cpu = result["hardware"]["cpu"]
         lines += [
-            f"Training speed against a setting ({path.stem}; {result['rounds']} rounds, the sides alternating in "
+            f"MMIB-captions training speed against a setting ({path.stem}; BLIP-2 captions, batch 16, one epoch on "
+            f"the first training records; {result['rounds']} rounds, the sides alternating in "
             f"their own processes, medians; {cpu}, {result['hardware']['cores']} cores; dev F1 after the one "
             "epoch, per seed, as the trainer scored it and again in fp32):",
             "",
@@ -388,7 +389,8 @@ def training_profile_rows() -> list[str]:
         first = next(iter(sides.values()))
         groups = list(first["operators"]["groups"])
         lines += [
-            f"One training step of {result['workload']} ({first['text_encoder']}, batch 16, mean of "
+            f"One MMIB-captions training step of {result['workload']} ({first['text_encoder']}, BLIP-2 captions, "
+            f"batch 16, mean of "
             f"{first['steps']} steps; operator shares from torch.profiler over 3 more; "
             f"{result['hardware']['cpu']}, {result['hardware']['cores']} cores):",
             "",
