@@ -61,6 +61,7 @@ WORKLOADS = {
 
 
 def settings(name: str, out: Path, train_records: int, seed: int = 1, overrides: dict | None = None):
+    """The workload's training settings; ``overrides`` in ``with_dotted``'s form (``{"model.beta1": 0.2}``)."""
     from mmib.training import TrainConfig
 
     workload = WORKLOADS[name]
@@ -80,7 +81,7 @@ def settings(name: str, out: Path, train_records: int, seed: int = 1, overrides:
         threads=2,
         **encoder,
     )
-    return TrainConfig.create(**(values | (overrides or {})))
+    return TrainConfig.create(**values).with_dotted(overrides or {})
 
 
 def worker(name: str, out: str, train_records: int, overrides: dict, seed: int) -> None:
@@ -109,26 +110,11 @@ def worker(name: str, out: str, train_records: int, overrides: dict, seed: int) 
     print(json.dumps(measured))
 
 
-def parse_settings(assignments: list[str]) -> dict:
-    """``["precision=bf16", "model.beta1=0.2"]`` -> ``{"precision": "bf16", "beta1": 0.2}`` (YAML values)."""
-    import yaml
-
-    parsed = {}
-    for assignment in assignments:
-        key, separator, value = assignment.partition("=")
-        if not separator:
-            raise SystemExit(f"--against {assignment!r}: expected KEY=VALUE")
-        parsed[key.removeprefix("model.")] = yaml.safe_load(value)
-    return parsed
-
-
 def profile(name: str, steps: int, overrides: dict | None = None, op_steps: int = 3) -> dict:
     """Seconds per training step in collation, forward, backward and optimiser step, one dev evaluation's
     collation against its model time, and the operators that take the time of ``op_steps`` more steps
     (torch.profiler, self CPU time) (this checkout's code, with ``overrides``; precision bf16 is the CPU
     autocast the trainer's Accelerator applies: the forward in bf16 autocast, the backward outside it)."""
-    import contextlib
-
     import torch
 
     from mmib.data.discover import load_dataset
@@ -269,7 +255,10 @@ def main() -> None:
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from train_eval import git_commit, hardware
 
-    overrides = parse_settings(args.against or [])
+    from mmib.training.config import parse_dotted
+
+    # the settings as train_eval.py's --set reads them: YAML values, model.KEY for the model's keys
+    overrides = parse_dotted([f"--{assignment}" for assignment in args.against or []])
     label = ",".join(args.against or [])
     provenance = {
         "command": " ".join(["python", *sys.argv]),
