@@ -388,10 +388,12 @@ def training_profile_rows() -> list[str]:
         sides = result["sides"]
         first = next(iter(sides.values()))
         groups = list(first["operators"]["groups"])
+        # Files written before "profiled_steps" was recorded used the script's default then, 3 steps.
+        profiled = first.get("profiled_steps", 3)
         lines += [
             f"One MMIB-captions training step of {result['workload']} ({first['text_encoder']}, BLIP-2 captions, "
             f"batch 16, mean of "
-            f"{first['steps']} steps; operator shares from torch.profiler over 3 more; "
+            f"{first['steps']} steps; operator shares from torch.profiler over {profiled} more; "
             f"{result['hardware']['cpu']}, {result['hardware']['cores']} cores):",
             "",
             "| side | s/step | collate | forward | backward | optimiser | " + " | ".join(groups) + " |",

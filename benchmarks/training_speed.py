@@ -184,6 +184,7 @@ def profile(name: str, steps: int, overrides: dict | None = None, op_steps: int 
         "settings": overrides or {},
         "text_encoder": config.model.text_encoder,
         "steps": len(batches),
+        "profiled_steps": len(profiled),
         "seconds_per_step": per_step,
         "operators": operators,
         "dev_records": len(dev.records),
