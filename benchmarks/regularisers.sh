@@ -4,11 +4,16 @@
 #   bash benchmarks/regularisers.sh full      # full synthetic NER, 3 seeds: released-code settings, bilinear
 #                                             # discriminator, first-position pooling (default row:
 #                                             # synth-ner-full-mmib-linear-logvar, same recipe)
+#   bash benchmarks/regularisers.sh released-parts  # full synthetic NER, 3 seeds: the released settings with
+#                                             # one of them put back at a time (mmib's head learning rate
+#                                             # 1e-3; the paper's KL weights 0.1 and L_ar weight 1.0), to
+#                                             # find which setting moves F1 in the row above
 #   bash benchmarks/regularisers.sh long      # small synthetic NER, 30 epochs, dev selection, patience off,
-#                                             # test scored every epoch: MMIB, w/o L_rr, w/o L_ar, w/o both
+#                                             # test scored every epoch: MMIB, w/o L_rr, w/o L_ar, w/o both,
+#                                             # and the released settings at the released code's 30 epochs
 #   bash benchmarks/regularisers.sh twitter   # Twitter-2017, BLIP-2 captions, seed 1: released-code settings,
 #                                             # bilinear (default row: twitter2017-mmib-captions-linear-logvar)
-# Budget on 2 cores: full about 1 h, long about 3 h, twitter about 1 h. RUN_ROOT moves the run folders.
+# Budget on 2 cores: full about 1 h, released-parts about 45 min, long about 4 h, twitter about 1 h. RUN_ROOT moves the run folders.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECTION="${1:-full}"
@@ -40,11 +45,23 @@ case "$SECTION" in
     row synth-ner-full-bilinear "${FULL[@]}" --set model.discriminator=bilinear
     row synth-ner-full-first-pooling "${FULL[@]}" --set model.discriminator_pooling=first
     ;;
+  released-parts)
+    FULL=(--synth ner:full --variant mmib --logvar-head linear --seeds 1 2 3 --epochs 2 --batch-size 16)
+    # the later --set wins, so each row is the released settings with one group put back
+    # shellcheck disable=SC2046
+    row synth-ner-full-released-code-head-lr "${FULL[@]}" $(released twitter2017) --set head_learning_rate=1e-3
+    # shellcheck disable=SC2046
+    row synth-ner-full-released-code-paper-weights "${FULL[@]}" $(released twitter2017) \
+      --set model.beta1=0.1 --set model.beta2=0.1 --set model.alignment_weight=1.0
+    ;;
   long)
+    LONG=(--synth ner:small --logvar-head linear --seeds 1 2 3 --epochs 30 --batch-size 8 --patience 0
+      --score-test-each-epoch)
     for variant in mmib no-rr no-ar no-rr-no-ar; do
-      row "synth-ner-small-long-$variant" --synth ner:small --variant "$variant" --logvar-head linear \
-        --seeds 1 2 3 --epochs 30 --batch-size 8 --patience 0 --score-test-each-epoch
+      row "synth-ner-small-long-$variant" --variant "$variant" "${LONG[@]}"
     done
+    # shellcheck disable=SC2046
+    row synth-ner-small-long-released-code --variant mmib "${LONG[@]}" $(released twitter2017)
     ;;
   twitter)
     T17=(--data ../shared/data/twitter2017 --variant mmib --logvar-head linear --captions "$CAPTIONS" --seeds 1
@@ -54,7 +71,7 @@ case "$SECTION" in
     row twitter2017-mmib-captions-bilinear "${T17[@]}" --set model.discriminator=bilinear
     ;;
   *)
-    echo "unknown section $SECTION (full, long, twitter)" >&2
+    echo "unknown section $SECTION (full, released-parts, long, twitter)" >&2
     exit 2
     ;;
 esac
