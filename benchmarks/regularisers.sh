@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Issue 26: why the paper's regularisers show no gain here. Each row against the default at the same seeds
-# and recipe; results in benchmarks/results/ (finished seeds are kept, so a section resumes across sessions).
+# and recipe; results in benchmarks/results/ (finished seeds are kept, so a section resumes across sessions),
+# the loss parts of every row in benchmarks/results/regulariser_losses.json.
 #   bash benchmarks/regularisers.sh full      # full synthetic NER, 3 seeds: released-code settings, bilinear
 #                                             # discriminator, first-position pooling (default row:
-#                                             # synth-ner-full-mmib-linear-logvar, same recipe)
+#                                             # synth-ner-full-mmib-linear-logvar, same recipe, rerun here)
 #   bash benchmarks/regularisers.sh released-parts  # full synthetic NER, 3 seeds: the released settings with
 #                                             # one of them put back at a time (mmib's head learning rate
 #                                             # 1e-3; the paper's KL weights 0.1 and L_ar weight 1.0), to
@@ -32,14 +33,19 @@ sets += [f"{k}={config[k]}" for k in ("learning_rate", "head_learning_rate", "wa
 print(" ".join(f"--set {s}" for s in sets))
 PY
 }
+NAMES=()
 row() {  # row NAME ARGS...
   local name=$1
   shift
   python benchmarks/train_eval.py --name "$name" --run-root "$RUNS/bench/$name" "$@"
+  NAMES+=("$name")
 }
 case "$SECTION" in
   full)
     FULL=(--synth ner:full --variant mmib --logvar-head linear --seeds 1 2 3 --epochs 2 --batch-size 16)
+    # the default row's command again, on this machine and code: the same-run reference, and its L_ar
+    # (the recorded default's run logs were not kept)
+    row synth-ner-full-default-rerun "${FULL[@]}"
     # shellcheck disable=SC2046
     row synth-ner-full-released-code "${FULL[@]}" $(released twitter2017)
     row synth-ner-full-bilinear "${FULL[@]}" --set model.discriminator=bilinear
@@ -75,3 +81,5 @@ case "$SECTION" in
     exit 2
     ;;
 esac
+# each row's L_ar and KL by epoch, beside its data's ceiling -> benchmarks/results/regulariser_losses.json
+python benchmarks/regulariser_losses.py "${NAMES[@]}" --run-root "$RUNS/bench"

@@ -71,3 +71,33 @@ def test_a_rerun_pins_what_the_row_recorded_and_what_earlier_runs_had():
     assert pairs["bucket_by_length"] == "false"  # added after the row: earlier runs did not bucket
     assert pairs["model.logvar_head"] == '"apenc"' and "model.labels" not in pairs
     assert reproduce.pinned_settings({"command": "..."}) == []  # rows recorded before hyperparameters were
+
+
+def test_the_regulariser_table_reads_each_seed_s_last_l_ar_from_the_run_logs(tmp_path):
+    """benchmarks/regulariser_losses.py keeps L_ar and the KL by epoch; the RESULTS table shows the last epoch's
+    range over seeds, and says so where a row's logs were not kept."""
+    import json
+
+    sys.path.insert(0, str(REPO_ROOT / "benchmarks"))
+    try:
+        import regulariser_losses
+        import summarize
+    finally:
+        sys.path.pop(0)
+    run = tmp_path / "seed-1"
+    run.mkdir()
+    epochs = [{"alignment": 0.69, "refinement": 0.2}, {"alignment": 0.64, "refinement": 0.1}]
+    (run / "metrics.jsonl").write_text(
+        "".join(
+            json.dumps({"epoch": i + 1, "dev": {"f1": 0.5}, "train": t}) + "\n" for i, t in enumerate(epochs)
+        )
+    )
+    losses, ceiling = regulariser_losses.seed_losses(run, ceiling_posts=1000)
+    assert losses == {"epochs": [1, 2], "alignment_by_epoch": [0.69, 0.64], "refinement_by_epoch": [0.2, 0.1]}
+    assert ceiling is None  # no train_config.json: the data, and so its ceiling, is unknown
+    entry = {
+        "alignment_ceiling": 0.6147,
+        "seeds": {"1": losses, "2": {**losses, "alignment_by_epoch": [0.7, 0.66]}},
+    }
+    assert summarize._last_alignment(entry) == ("0.640-0.660", "0.615")
+    assert summarize._last_alignment(None) == ("run logs not kept", "")
