@@ -152,13 +152,8 @@ def caption_table(bench: str, title: str) -> list[str]:
         if result is None:
             continue
         per_type = " | ".join(f"{_type_mean(result, kind):.2f}" for kind in types)
-        if name == "text-only-tuned":
-            lines.append(f"| {label} | {len(result['seeds'])} | {test_f1(result)} | | | | {per_type} |")
-            continue
-        delta, band, verdict = against(result, base)
         lines.append(
-            f"| {label} | {len(result['seeds'])} | {test_f1(result)} | {delta:+.2f} | "
-            f"{'' if band is None else f'{band:.2f}'} | {verdict} | {per_type} |"
+            f"| {label} | {len(result['seeds'])} | {test_f1(result)} | {_against_cells(result, base)} | {per_type} |"
         )
     return lines
 
@@ -171,6 +166,20 @@ def against(result: dict, base: dict) -> tuple[float, float | None, str]:
     band = 200 * max(result["test_std"], base["test_std"]) if both else None
     verdict = "needs 2+ seeds each" if band is None else ("yes" if abs(delta) > band else "no")
     return delta, band, verdict
+
+
+def _trained(rows) -> dict[str, dict]:
+    """The rows' result files that hold test figures, by name (rows: (name, label) pairs)."""
+    found = {name: _load(name) for name, _ in rows}
+    return {name: result for name, result in found.items() if result and "test_mean" in result}
+
+
+def _against_cells(result: dict, base: dict) -> str:
+    """The "vs base | 2 x larger std | beyond it?" cells of a table row; empty for the base row itself."""
+    if result is base:
+        return "| |"  # three empty cells between the surrounding separators
+    delta, band, verdict = against(result, base)
+    return f"{delta:+.2f} | {'' if band is None else f'{band:.2f}'} | {verdict}"
 
 
 def _type_mean(result: dict, kind: str) -> float:
@@ -438,8 +447,7 @@ MNRE_CAPTION_ROWS = (
 
 
 def mnre_caption_rows() -> list[str]:
-    found = {name: _load(name) for name, _ in MNRE_CAPTION_ROWS}
-    found = {name: result for name, result in found.items() if result and "test_mean" in result}
+    found = _trained(MNRE_CAPTION_ROWS)
     base = found.get("mnre-text-only-markers-converged")
     if base is None or len(found) < 2:
         return []
@@ -457,17 +465,11 @@ def mnre_caption_rows() -> list[str]:
         result = found.get(name)
         if result is None:
             continue
-        captioner = CAPTIONER_NAMES.get(result.get("captioner") or "", "-")
+        captioner = "-" if result is base else CAPTIONER_NAMES.get(result.get("captioner") or "", "-")
         dev = f"{100 * seed_mean(result, 'dev', 'f1'):.2f}"
-        if result is base:
-            lines.append(
-                f"| {label} | - | {len(result['seeds'])} | {test_f1(result)} | {dev} | | | | {best_epochs(result)} |"
-            )
-            continue
-        delta, band, verdict = against(result, base)
         lines.append(
-            f"| {label} | {captioner} | {len(result['seeds'])} | {test_f1(result)} | {dev} | {delta:+.2f} | "
-            f"{'' if band is None else f'{band:.2f}'} | {verdict} | {best_epochs(result)} |"
+            f"| {label} | {captioner} | {len(result['seeds'])} | {test_f1(result)} | {dev} | "
+            f"{_against_cells(result, base)} | {best_epochs(result)} |"
         )
     return lines
 
@@ -517,8 +519,7 @@ REGULARISER_SETTING_ROWS = [
 
 
 def regulariser_setting_rows() -> list[str]:
-    found = {name: _load(name) for name, _ in REGULARISER_SETTING_ROWS}
-    found = {name: result for name, result in found.items() if result and "test_mean" in result}
+    found = _trained(REGULARISER_SETTING_ROWS)
     base = found.get("synth-ner-full-mmib-linear-logvar")
     if base is None or len(found) < 2:
         return []
@@ -537,14 +538,9 @@ def regulariser_setting_rows() -> list[str]:
             continue
         dev = f"{100 * seed_mean(result, 'dev', 'f1'):.2f}"
         last, ceiling = _last_alignment(losses.get(name))
-        tail = f"{last} | {ceiling} |"
-        if result is base:
-            lines.append(f"| {label} | {len(result['seeds'])} | {test_f1(result)} | {dev} | | | | {tail}")
-            continue
-        delta, band, verdict = against(result, base)
         lines.append(
-            f"| {label} | {len(result['seeds'])} | {test_f1(result)} | {dev} | {delta:+.2f} | "
-            f"{'' if band is None else f'{band:.2f}'} | {verdict} | {tail}"
+            f"| {label} | {len(result['seeds'])} | {test_f1(result)} | {dev} | {_against_cells(result, base)} | "
+            f"{last} | {ceiling} |"
         )
     return lines
 
