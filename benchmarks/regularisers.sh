@@ -7,8 +7,8 @@
 #                                             # synth-ner-full-mmib-linear-logvar, same recipe, rerun here)
 #   bash benchmarks/regularisers.sh released-parts  # full synthetic NER, 3 seeds: the released settings with
 #                                             # one of them put back at a time (mmib's head learning rate
-#                                             # 1e-3; the paper's KL weights 0.1 and L_ar weight 1.0), to
-#                                             # find which setting moves F1 in the row above
+#                                             # 1e-3; the paper's KL weights 0.1 and L_ar weight 1.0), then
+#                                             # both, to find which setting moves F1 in the row above
 #   bash benchmarks/regularisers.sh long      # small synthetic NER, 30 epochs, dev selection, patience off,
 #                                             # test scored every epoch: MMIB, w/o L_rr, w/o L_ar, w/o both,
 #                                             # and the released settings at the released code's 30 epochs
@@ -59,6 +59,9 @@ case "$SECTION" in
     # shellcheck disable=SC2046
     row synth-ner-full-released-code-paper-weights "${FULL[@]}" $(released twitter2017) \
       --set model.beta1=0.1 --set model.beta2=0.1 --set model.alignment_weight=1.0
+    # shellcheck disable=SC2046
+    row synth-ner-full-released-code-head-lr-paper-weights "${FULL[@]}" $(released twitter2017) \
+      --set head_learning_rate=1e-3 --set model.beta1=0.1 --set model.beta2=0.1 --set model.alignment_weight=1.0
     ;;
   long)
     LONG=(--synth ner:small --logvar-head linear --seeds 1 2 3 --epochs 30 --batch-size 8 --patience 0

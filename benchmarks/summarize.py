@@ -513,6 +513,7 @@ REGULARISER_SETTING_ROWS = [
     ("synth-ner-full-released-code", "the released code's settings (configs/released-code-twitter2017.yaml)"),
     ("synth-ner-full-released-code-head-lr", "released, with mmib's head learning rate 1e-3"),
     ("synth-ner-full-released-code-paper-weights", "released, with the paper's KL 0.1 and L_ar weight 1.0"),
+    ("synth-ner-full-released-code-head-lr-paper-weights", "released, with both put back"),
     ("synth-ner-full-bilinear", "bilinear discriminator (nn.Bilinear, as released)"),
     ("synth-ner-full-first-pooling", "first-position pooling into the discriminator"),
 ]
