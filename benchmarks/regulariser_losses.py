@@ -16,9 +16,10 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import subprocess
 import sys
 from pathlib import Path
+
+from train_eval import git_commit
 
 from mmib.analysis.training_curves import read_curve
 from mmib.data.synth.ceiling import DEFAULT_POSTS
@@ -41,11 +42,6 @@ def seed_losses(run_dir: Path, ceiling_posts: int) -> tuple[dict, float | None]:
         "refinement_by_epoch": by_epoch("refinement"),
     }
     return losses, curve.alignment_ceiling
-
-
-def commit() -> str:
-    found = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True)
-    return found.stdout.strip() or "unknown"
 
 
 def main() -> None:
@@ -75,7 +71,7 @@ def main() -> None:
             "ln2": round(math.log(2), 6),
             "seeds": seeds,
             "command": "python " + " ".join(sys.argv),
-            "git_commit": commit(),
+            "git_commit": git_commit(),
         }
         for seed, losses in seeds.items():
             alignment = losses["alignment_by_epoch"]
