@@ -64,13 +64,18 @@ case "$SECTION" in
       --set head_learning_rate=1e-3 --set model.beta1=0.1 --set model.beta2=0.1 --set model.alignment_weight=1.0
     ;;
   long)
-    LONG=(--synth ner:small --logvar-head linear --seeds 1 2 3 --epochs 30 --batch-size 8 --patience 0
-      --score-test-each-epoch)
-    for variant in mmib no-rr no-ar no-rr-no-ar; do
-      row "synth-ner-small-long-$variant" --variant "$variant" "${LONG[@]}"
+    LONG=(--synth ner:small --logvar-head linear --epochs 30 --batch-size 8 --patience 0 --score-test-each-epoch)
+    # Seed-major (one seed of every row, then the next): a section cut short by the end of a session still
+    # compares all five rows at the same seeds. Each call names the seeds so far; recorded ones are skipped,
+    # so the result file's command ends as --seeds 1 2 3.
+    for seeds in "1" "1 2" "1 2 3"; do
+      # shellcheck disable=SC2086
+      for variant in mmib no-rr no-ar no-rr-no-ar; do
+        row "synth-ner-small-long-$variant" --variant "$variant" "${LONG[@]}" --seeds $seeds
+      done
+      # shellcheck disable=SC2046,SC2086
+      row synth-ner-small-long-released-code --variant mmib "${LONG[@]}" --seeds $seeds $(released twitter2017)
     done
-    # shellcheck disable=SC2046
-    row synth-ner-small-long-released-code --variant mmib "${LONG[@]}" $(released twitter2017)
     ;;
   twitter)
     T17=(--data ../shared/data/twitter2017 --variant mmib --logvar-head linear --captions "$CAPTIONS" --seeds 1
@@ -85,4 +90,5 @@ case "$SECTION" in
     ;;
 esac
 # each row's L_ar and KL by epoch, beside its data's ceiling -> benchmarks/results/regulariser_losses.json
+mapfile -t NAMES < <(printf '%s\n' "${NAMES[@]}" | awk '!seen[$0]++')  # a row called once per seed
 python benchmarks/regulariser_losses.py "${NAMES[@]}" --run-root "$RUNS/bench"
