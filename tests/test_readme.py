@@ -101,3 +101,41 @@ def test_the_regulariser_table_reads_each_seed_s_last_l_ar_from_the_run_logs(tmp
     }
     assert summarize._last_alignment(entry) == ("0.640-0.660", "0.615")
     assert summarize._last_alignment(None) == ("run logs not kept", "")
+
+
+def test_the_long_budget_table_compares_rows_at_the_seeds_they_share_under_both_selections(
+    tmp_path, monkeypatch
+):
+    """Dev-selected test F1 and the max over epochs (the released code's test selection), each against MMIB at
+    the seeds every row has: a row still short of seed 3 does not make MMIB's seed 3 count."""
+    import json
+
+    sys.path.insert(0, str(REPO_ROOT / "benchmarks"))
+    try:
+        import summarize
+    finally:
+        sys.path.pop(0)
+
+    def row(name: str, selected: list[float], best: list[float]) -> None:
+        seeds = list(range(1, len(selected) + 1))
+        result = {
+            "seeds": seeds,
+            "test_mean": sum(selected) / len(selected),
+            "test": {str(s): {"f1": f} for s, f in zip(seeds, selected, strict=True)},
+            "best_epoch": {str(s): 10 + s for s in seeds},
+            "protocol_gap": {str(s): {"best_test_f1": b} for s, b in zip(seeds, best, strict=True)},
+        }
+        (tmp_path / f"{name}.json").write_text(json.dumps(result))
+
+    row("synth-ner-small-long-mmib", [0.90, 0.92, 0.10], [0.93, 0.95, 0.20])
+    row("synth-ner-small-long-no-rr", [0.94, 0.96], [0.94, 0.97])
+    monkeypatch.setattr(summarize, "RESULTS", tmp_path)
+    lines = summarize.long_budget_rows()
+    assert "seeds 1 2, the ones every row has" in lines[0]
+    mmib, no_rr = lines[-2], lines[-1]
+    assert mmib.startswith("| MMIB | 91.00 +- 1.41 | | | 11 12 | 94.00 +- 1.41 | | |")
+    # +4.00 dev-selected against a band of 2 x 1.41; +1.50 under test selection, within it
+    assert no_rr.startswith(
+        "| w/o L_rr | 95.00 +- 1.41 | +4.00 | yes (band 2.83) | 11 12 | 95.50 +- 2.12 | +1.50 | no (band 4.24) |"
+    )
+    assert no_rr.endswith("| run logs not kept |  |")
