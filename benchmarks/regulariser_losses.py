@@ -3,7 +3,8 @@
     python benchmarks/regulariser_losses.py synth-ner-full-bilinear synth-ner-full-first-pooling \
         --run-root ~/mmib-runs/bench
 
-For each result name, every seed run under <run-root>/<name>/seed-*/ is read (`mmib analyze curves` reads
+For each result name, every seed run under <run-root>/<name>/seed-*/ that its result file records as finished
+is read (a seed still training is skipped, and said so) (`mmib analyze curves` reads
 the same `metrics.jsonl`): the training L_ar (unweighted binary cross-entropy of eq. 25, comparable with
 ln 2 and with the ceiling) and the weighted refinement KL (eqs. 20-21) per epoch, and, for synthetic data,
 the lowest L_ar any discriminator can reach on it (`mmib.data.synth.ceiling`). Merges into
@@ -44,6 +45,12 @@ def seed_losses(run_dir: Path, ceiling_posts: int) -> tuple[dict, float | None]:
     return losses, curve.alignment_ceiling
 
 
+def finished_seeds(name: str) -> set[str] | None:
+    """The seeds benchmarks/results/<name>.json holds (trained and scored); None without a result file."""
+    path = ROOT / "benchmarks" / "results" / f"{name}.json"
+    return None if not path.exists() else {str(seed) for seed in json.loads(path.read_text()).get("dev", {})}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -59,8 +66,16 @@ def main() -> None:
     print("|---|---|---|---|---|---|")
     for name in args.names:
         runs = sorted((args.run_root / name).glob("seed-*"))
+        finished = finished_seeds(name)
+        if finished is not None:
+            unfinished = [run.name for run in runs if run.name.removeprefix("seed-") not in finished]
+            if unfinished:
+                print(f"{name}: skipped {', '.join(unfinished)}, not in its result file yet", file=sys.stderr)
+            runs = [run for run in runs if run.name.removeprefix("seed-") in finished]
         if not runs:
-            raise SystemExit(f"no runs under {args.run_root / name}: run benchmarks/train_eval.py first")
+            raise SystemExit(
+                f"no finished runs under {args.run_root / name}: run benchmarks/train_eval.py first"
+            )
         seeds, ceilings = {}, set()
         for run in runs:
             seeds[run.name.removeprefix("seed-")], ceiling = seed_losses(run, args.ceiling_posts)

@@ -139,3 +139,31 @@ def test_the_long_budget_table_compares_rows_at_the_seeds_they_share_under_both_
         "| w/o L_rr | 95.00 +- 1.41 | +4.00 | yes (band 2.83) | 11 12 | 95.50 +- 2.12 | +1.50 | no (band 4.24) |"
     )
     assert no_rr.endswith("| run logs not kept |  |")
+
+
+def test_regulariser_losses_reads_only_the_seeds_the_result_file_has_finished(tmp_path, monkeypatch, capsys):
+    """A seed still training (no epoch in its log yet) is skipped and named, not an error for the whole row."""
+    import json
+
+    sys.path.insert(0, str(REPO_ROOT / "benchmarks"))
+    try:
+        import regulariser_losses
+    finally:
+        sys.path.pop(0)
+    runs = tmp_path / "runs" / "row"
+    for seed, lines in (("1", [{"epoch": 1, "dev": {"f1": 0.5}, "train": {"alignment": 0.6}}]), ("2", [])):
+        (runs / f"seed-{seed}").mkdir(parents=True)
+        (runs / f"seed-{seed}" / "metrics.jsonl").write_text(
+            "".join(json.dumps(line) + "\n" for line in lines)
+        )
+    results = tmp_path / "benchmarks" / "results"
+    results.mkdir(parents=True)
+    (results / "row.json").write_text(json.dumps({"dev": {"1": {"f1": 0.5}}}))
+    monkeypatch.setattr(regulariser_losses, "ROOT", tmp_path)
+    monkeypatch.setattr(regulariser_losses, "TARGET", results / "regulariser_losses.json")
+    monkeypatch.setattr(sys, "argv", ["regulariser_losses.py", "row", "--run-root", str(tmp_path / "runs")])
+    regulariser_losses.main()
+    stored = json.loads((results / "regulariser_losses.json").read_text())
+    assert list(stored["row"]["seeds"]) == ["1"]
+    assert stored["row"]["seeds"]["1"]["alignment_by_epoch"] == [0.6]
+    assert "skipped seed-2" in capsys.readouterr().err
