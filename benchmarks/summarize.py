@@ -112,6 +112,8 @@ CAPTION_ROWS = (
     ("mmib-captions-no-rr", "MMIB captions, w/o L_rr (no variance head)"),
     ("mmib-captions-linear-logvar-no-ar", "MMIB captions, w/o L_ar (linear head, the default)"),
     ("mmib-captions-no-ar", "MMIB captions, w/o L_ar (apenc head)"),
+    ("mmib-captions-bilinear", "MMIB captions, bilinear discriminator (as released)"),
+    ("mmib-captions-released-code", "MMIB captions, the released code's settings"),
 )
 CAPTION_BENCHMARKS = (("twitter2017", "Twitter-2017"), ("twitter2015", "Twitter-2015"))
 
