@@ -15,7 +15,8 @@
 #   bash benchmarks/regularisers.sh twitter   # Twitter-2017, BLIP-2 captions, seed 1: released-code settings,
 #                                             # bilinear (default row: twitter2017-mmib-captions-linear-logvar)
 #   bash benchmarks/regularisers.sh twitter-seeds  # seeds 2-3 of the Twitter rows that beat the default on dev
-# Budget on 2 cores: full about 1 h, released-parts about 45 min, long about 4 h, twitter about 1 h. RUN_ROOT moves the run folders.
+# Budget on 2 cores (measured 2026-12-06): full about 1 h, released-parts about 45 min, long 1 h 30 min,
+# twitter about 40 min, twitter-seeds 20 min. RUN_ROOT moves the run folders.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECTION="${1:-full}"
