@@ -19,7 +19,7 @@ RUNS="${RUN_ROOT:-runs}"
 T17=../shared/data/twitter2017
 MNRE=../shared/data/mnre
 CAPTIONS=../shared/data/image-captions
-GRID_LRS=(2e-5 3e-5 5e-5)
+read -ra GRID_LRS <<< "$(python benchmarks/lr_grid.py twitter2017-mpnet-text-only --planned)"  # 2e-5 3e-5 5e-5
 RECIPE=(--text-encoder all-mpnet-base-v2 --epochs 8 --batch-size 16 --patience 2 --final-lr-ratio 0.1
   --threads 2)
 

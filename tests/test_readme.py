@@ -167,3 +167,28 @@ def test_regulariser_losses_reads_only_the_seeds_the_result_file_has_finished(tm
     assert list(stored["row"]["seeds"]) == ["1"]
     assert stored["row"]["seeds"]["1"]["alignment_by_epoch"] == [0.6]
     assert "skipped seed-2" in capsys.readouterr().err
+
+
+def test_a_planned_grid_names_no_choice_until_every_point_is_recorded(tmp_path, monkeypatch):
+    """Part of a grid run across sessions: the table says "best so far" and --choice refuses."""
+    import json
+
+    import pytest
+
+    sys.path.insert(0, str(REPO_ROOT / "benchmarks"))
+    try:
+        import lr_grid
+    finally:
+        sys.path.pop(0)
+    point = {"seeds": [1], "dev_mean": 0.88, "best_epoch": {"1": 5}, "epochs_completed": {"1": 8}}
+    point["hyperparameters"] = {"head_learning_rate": 0.001}
+    (tmp_path / "grid-g-lr2e-5.json").write_text(json.dumps(point))
+    monkeypatch.setattr(lr_grid, "RESULTS", tmp_path)
+    monkeypatch.setattr(lr_grid, "PLANNED", {"g": ("2e-5", "3e-5")})
+    text = lr_grid.table("g", lr_grid.grid_points("g"))
+    assert "incomplete, not yet run: 3e-5" in text and "| best so far |" in text
+    monkeypatch.setattr(sys, "argv", ["lr_grid.py", "g", "--choice"])
+    with pytest.raises(SystemExit, match="grid incomplete"):
+        lr_grid.main()
+    (tmp_path / "grid-g-lr3e-5.json").write_text(json.dumps({**point, "dev_mean": 0.9}))
+    assert "| 3e-5 | 0.001 | 1 | 90.00 | 5/8 | yes |" in lr_grid.table("g", lr_grid.grid_points("g"))
