@@ -568,18 +568,20 @@ def _max_over_epochs(result: dict) -> list[float]:
 
 
 def _spread_cells(values: list[float], base_values: list[float] | None) -> str:
-    """The cells "mean +- std | vs base | beyond 2 x the larger std?" for per-seed F1s (fractions); no comparison for the
-    base itself or below two seeds each."""
-    mean = 100 * statistics.mean(values)
-    std = 100 * statistics.stdev(values) if len(values) > 1 else None
-    text = f"{mean:.2f}" + (" (1 seed)" if std is None else f" +- {std:.2f}")
+    """The cells "mean +- std | vs base | beyond 2 x the larger std?" for per-seed F1s (fractions), judged by
+    `against` as every other table is; no comparison for the base itself."""
+    row = _per_seed_result(values)
+    text = test_f1(row)
     if base_values is None:
         return f"{text} | |"
-    delta = mean - 100 * statistics.mean(base_values)
-    if std is None or len(base_values) < 2:
-        return f"{text} | {delta:+.2f} | needs 2+ seeds each"
-    band = 2 * max(std, 100 * statistics.stdev(base_values))
-    return f"{text} | {delta:+.2f} | {'yes' if abs(delta) > band else 'no'} (band {band:.2f})"
+    delta, band, verdict = against(row, _per_seed_result(base_values))
+    return f"{text} | {delta:+.2f} | {verdict}" + ("" if band is None else f" (band {band:.2f})")
+
+
+def _per_seed_result(values: list[float]) -> dict:
+    """Per-seed F1s in the shape `test_f1` and `against` read."""
+    std = statistics.stdev(values) if len(values) > 1 else 0.0
+    return {"seeds": list(range(len(values))), "test_mean": statistics.mean(values), "test_std": std}
 
 
 def long_budget_rows() -> list[str]:
