@@ -334,6 +334,64 @@ def grid_rows() -> list[str]:
     return [line for name in names for line in [*table(name, grid_points(name)).splitlines(), ""]][:-1]
 
 
+BASE_SIZE_ENCODER = "all-mpnet-base-v2"
+
+
+def _rate(result: dict) -> str:
+    """The encoder learning rate as the grid names it: 2e-5, not 2e-05."""
+    return f"{result['hyperparameters']['learning_rate']:g}".replace("e-0", "e-")
+
+
+def _peak_rss_gb(result: dict, seed: str) -> str:
+    """The seed's peak RSS; files from before it was kept per seed have the largest over their seeds."""
+    per_seed = result.get("peak_rss_mb_per_seed", {})
+    return f"{(per_seed[seed] if seed in per_seed else result['peak_rss_mb']) / 1000:.1f}"
+
+
+def _curve_cell(curve: list[float] | None) -> str:
+    return " ".join(f"{100 * f:.2f}" for f in curve) if curve else "not recorded"
+
+
+def base_size_rows() -> list[str]:
+    """Every all-mpnet-base-v2 run (grid points and rows, benchmarks/mpnet.sh) per seed: its dev curve, the
+    test F1 of the dev-selected epoch and what it cost on 2 cores."""
+    results = [
+        (path.stem, json.loads(path.read_text()))
+        for path in sorted(RESULTS.glob("*.json"))
+        if "mpnet" in path.stem
+    ]
+    results = [
+        (name, result)
+        for name, result in results
+        if isinstance(result, dict) and result.get("text_encoder") == BASE_SIZE_ENCODER and "dev" in result
+    ]
+    if not results:
+        return []
+    lines = [
+        f"Every {BASE_SIZE_ENCODER} run (BERT-base size, `bash benchmarks/mpnet.sh`), per seed: dev F1 after each "
+        "epoch, the dev-selected epoch and its test F1 (scored once; grid points never), and the cost on the "
+        "2-core Xeon each file records (training time alone, dev evaluation excluded; each file's seed_timing_note "
+        "names what shared the cores):",
+        "",
+        "| result | encoder lr | seed | dev F1 per epoch | best / run | test F1 | samples/s | s per epoch | "
+        "peak RSS GB |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for name, result in results:
+        for seed in [str(s) for s in result["seeds"]]:
+            test = result["test"][seed]
+            test_cell = "grid point" if test is None else f"{100 * test['f1']:.2f}"
+            run = (result.get("epochs_completed") or {}).get(seed, result["hyperparameters"]["epochs"])
+            lines.append(
+                f"| {name} | {_rate(result)} | {seed} | "
+                f"{_curve_cell(result.get('dev_curve', {}).get(seed))} | {result['best_epoch'][seed]}/{run} | "
+                f"{test_cell} | "
+                f"{result['train_samples_per_second'][seed]} | {result['train_seconds'][seed] / run:.0f} | "
+                f"{_peak_rss_gb(result, seed)} |"
+            )
+    return lines
+
+
 def training_speed_rows() -> list[str]:
     """The same-run A/B of the training speed-ups (benchmarks/training_speed.py)."""
     result = _load("training_speed")
@@ -1040,6 +1098,7 @@ def block() -> str:
         long_budget_rows(),
         variance_head_rows(),
         grid_rows(),
+        base_size_rows(),
         training_speed_rows(),
         training_profile_rows(),
         setting_speed_rows(),

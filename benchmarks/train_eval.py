@@ -65,6 +65,7 @@ PER_SEED = (
     "seed_data",
     "peak_rss_mb_per_seed",
     "protocol_gap",
+    "dev_curve",
 )
 
 
@@ -77,6 +78,11 @@ def captioner_of(captions: str | None) -> str | None:
     return path.parent.name if path.parent.name == "blip2" else path.stem
 
 
+def dev_curve(metrics: list[dict]) -> list[float]:
+    """Dev F1 after each epoch (metrics.jsonl, one line per epoch): the curve behind a best epoch."""
+    return [line["dev"]["f1"] for line in metrics]
+
+
 def protocol_gap(metrics: list[dict], best_epoch: int) -> dict | None:
     """From a run that scored test after every epoch (score_test_each_epoch): the dev-selected epoch's test
     F1 beside the best test F1 over the epochs, what selecting on test (as the released MNER code does)
@@ -87,7 +93,7 @@ def protocol_gap(metrics: list[dict], best_epoch: int) -> dict | None:
     best_test_epoch = max(range(len(curve)), key=lambda e: curve[e]) + 1
     return {
         "test_f1_by_epoch": curve,
-        "dev_f1_by_epoch": [line["dev"]["f1"] for line in metrics],
+        "dev_f1_by_epoch": dev_curve(metrics),
         "dev_selected_epoch": best_epoch,
         "dev_selected_test_f1": curve[best_epoch - 1],
         "best_test_epoch": best_test_epoch,
@@ -375,6 +381,7 @@ def main() -> None:
         metrics = RunFolder(settings.output_dir).read_metrics()
         dev_line = metrics[summary["best_epoch"] - 1]
         result["dev"][seed] = dev_line["dev"]
+        result["dev_curve"][seed] = dev_curve(metrics)
         gap = protocol_gap(metrics, summary["best_epoch"])
         if gap is not None:
             result["protocol_gap"][seed] = gap

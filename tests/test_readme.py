@@ -192,3 +192,41 @@ def test_a_planned_grid_names_no_choice_until_every_point_is_recorded(tmp_path, 
         lr_grid.main()
     (tmp_path / "grid-g-lr3e-5.json").write_text(json.dumps({**point, "dev_mean": 0.9}))
     assert "| 3e-5 | 0.001 | 1 | 90.00 | 5/8 | yes |" in lr_grid.table("g", lr_grid.grid_points("g"))
+
+
+def test_dev_curves_are_added_from_the_seed_s_own_run_and_shown_beside_its_test_f1(tmp_path, monkeypatch):
+    """A run folder whose dev F1 at the recorded best epoch differs is refused (another seed's or lr's run);
+    the right one's curve lands in the file and in the BERT-base-size table."""
+    import json
+
+    import pytest
+
+    sys.path.insert(0, str(REPO_ROOT / "benchmarks"))
+    try:
+        import dev_curves
+        import summarize
+    finally:
+        sys.path.pop(0)
+    for folder, curve in (("right", [0.70, 0.85, 0.80]), ("wrong", [0.70, 0.86, 0.80])):
+        (tmp_path / folder / "seed-1").mkdir(parents=True)
+        (tmp_path / folder / "seed-1" / "metrics.jsonl").write_text(
+            "".join(json.dumps({"epoch": e + 1, "dev": {"f1": f}}) + "\n" for e, f in enumerate(curve))
+        )
+    result = {
+        "text_encoder": "all-mpnet-base-v2", "seeds": [1], "dev": {"1": {"f1": 0.85}},
+        "test": {"1": {"f1": 0.8712}}, "best_epoch": {"1": 2}, "epochs_completed": {"1": 3},
+        "train_seconds": {"1": 600.0}, "train_samples_per_second": {"1": 12.5},
+        "peak_rss_mb_per_seed": {"1": 2900.0}, "hyperparameters": {"learning_rate": 3e-5, "epochs": 3},
+    }  # fmt: skip
+    (tmp_path / "row-mpnet.json").write_text(json.dumps(result))
+    monkeypatch.setattr(dev_curves, "RESULTS", tmp_path)
+    monkeypatch.setattr(summarize, "RESULTS", tmp_path)
+    monkeypatch.setattr(sys, "argv", ["dev_curves.py", "row-mpnet", "--run-root", str(tmp_path / "wrong")])
+    with pytest.raises(SystemExit, match="not this seed's run"):
+        dev_curves.main()
+    monkeypatch.setattr(sys, "argv", ["dev_curves.py", "row-mpnet", "--run-root", str(tmp_path / "right")])
+    dev_curves.main()
+    assert json.loads((tmp_path / "row-mpnet.json").read_text())["dev_curve"] == {"1": [0.70, 0.85, 0.80]}
+    assert "| row-mpnet | 3e-5 | 1 | 70.00 85.00 80.00 | 2/3 | 87.12 | 12.5 | 200 | 2.9 |" in (
+        summarize.base_size_rows()
+    )
