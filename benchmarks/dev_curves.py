@@ -26,10 +26,11 @@ RESULTS = Path(__file__).resolve().parent / "results"
 
 def seed_curve(result: dict, seed: str, run_dir: Path) -> list[float]:
     """The seed's dev curve from its run folder, checked against what the result file recorded."""
-    curve = dev_curve(RunFolder(run_dir).read_metrics())
+    folder = RunFolder(run_dir)
+    curve = dev_curve(folder.read_metrics())
     epochs, best = result["epochs_completed"][seed], result["best_epoch"][seed]
     if len(curve) != epochs:
-        raise SystemExit(f"{run_dir}: {len(curve)} epochs in metrics.jsonl, the result file says {epochs}")
+        raise SystemExit(f"{folder.metrics}: {len(curve)} epochs, the result file says {epochs}")
     if abs(curve[best - 1] - result["dev"][seed]["f1"]) > 1e-9:
         raise SystemExit(
             f"{run_dir}: dev F1 {curve[best - 1]:.4f} at epoch {best}, the result file says "
