@@ -356,14 +356,11 @@ def base_size_rows() -> list[str]:
     """Every all-mpnet-base-v2 run (grid points and rows, benchmarks/mpnet.sh) per seed: its dev curve, the
     test F1 of the dev-selected epoch and what it cost on 2 cores."""
     results = [
-        (path.stem, json.loads(path.read_text()))
-        for path in sorted(RESULTS.glob("*.json"))
-        if "mpnet" in path.stem
-    ]
-    results = [
-        (name, result)
-        for name, result in results
-        if isinstance(result, dict) and result.get("text_encoder") == BASE_SIZE_ENCODER and "dev" in result
+        (path.stem, result)
+        for path in sorted(RESULTS.glob("*mpnet*.json"))
+        if isinstance(result := json.loads(path.read_text()), dict)
+        and result.get("text_encoder") == BASE_SIZE_ENCODER
+        and "dev" in result
     ]
     if not results:
         return []
