@@ -28,6 +28,25 @@ def test_one_seed_rows_say_so_and_last_epoch_rows_are_flagged():
     assert summarize.best_epochs({**flagged, "best_epoch": {"1": 2, "2": 3}}) == "2/4 3/5"
 
 
+def test_a_several_seed_row_names_each_seed_s_dev_figure_not_seed_1_s_alone():
+    sys.path.insert(0, str(REPO_ROOT / "benchmarks"))
+    try:
+        import summarize
+    finally:
+        sys.path.pop(0)
+    row = {
+        "seeds": [1, 2],
+        "dev": {"1": {"f1": 0.8876}, "2": {"f1": 0.8785}},
+        "best_epoch": {"1": 8, "2": 7},
+        "epochs_completed": {"1": 8, "2": 8},
+        "hyperparameters": {"epochs": 8},
+    }
+    assert summarize._dev_and_epochs(row) == (
+        "seed 1: dev 88.76, best epoch 8 of 8; seed 2: dev 87.85, best epoch 7 of 8"
+    )
+    assert summarize._dev_and_epochs({**row, "seeds": [2]}) == "dev 87.85, best epoch 7 of 8"
+
+
 def test_the_default_variance_head_is_the_one_dev_chose():
     from mmib.model import MMIBConfig
 
