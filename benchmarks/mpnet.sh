@@ -44,11 +44,12 @@ case "$SECTION" in
     COMMON=(--data "$T17" --lr "$LR" --seeds "${SEEDS[@]}" "${RECIPE[@]}")
     python benchmarks/train_eval.py --name twitter2017-mpnet-text-only-converged --variant text-only \
       --run-root "$RUNS/grid/twitter2017-mpnet-text-only-lr$LR" "${COMMON[@]}"
-    python benchmarks/train_eval.py --name twitter2017-mpnet-text-caption-pair --variant text-caption-pair \
-      --captions "$CAPTIONS/blip2/twitter2017.txt" --run-root "$RUNS/bench/twitter2017-mpnet-text-caption-pair" \
-      "${COMMON[@]}"
+    # MMIB-captions before the pair: the question is MMIB against the text-only CRF
     python benchmarks/train_eval.py --name twitter2017-mpnet-mmib-captions --variant mmib --logvar-head linear \
       --captions "$CAPTIONS/blip2/twitter2017.txt" --run-root "$RUNS/bench/twitter2017-mpnet-mmib-captions" \
+      "${COMMON[@]}"
+    python benchmarks/train_eval.py --name twitter2017-mpnet-text-caption-pair --variant text-caption-pair \
+      --captions "$CAPTIONS/blip2/twitter2017.txt" --run-root "$RUNS/bench/twitter2017-mpnet-text-caption-pair" \
       "${COMMON[@]}"
     ;;
   mnre)  # the Twitter-2017 grid's rate (no MNRE grid at this size: say so beside the rows), MNRE's budget
