@@ -2,10 +2,22 @@
 
 from __future__ import annotations
 
+import importlib
 import subprocess
 import sys
+from types import ModuleType
 
 from tests.conftest import REPO_ROOT
+
+
+def benchmark(name: str) -> ModuleType:
+    """A script of benchmarks/ as a module (the scripts import each other by plain name, so the folder goes on
+    the path while it loads)."""
+    sys.path.insert(0, str(REPO_ROOT / "benchmarks"))
+    try:
+        return importlib.import_module(name)
+    finally:
+        sys.path.pop(0)
 
 
 def test_readme_results_block_matches_the_result_files():
@@ -16,11 +28,7 @@ def test_readme_results_block_matches_the_result_files():
 
 
 def test_one_seed_rows_say_so_and_last_epoch_rows_are_flagged():
-    sys.path.insert(0, str(REPO_ROOT / "benchmarks"))
-    try:
-        import summarize
-    finally:
-        sys.path.pop(0)
+    summarize = benchmark("summarize")
     one_seed = {"seeds": [1], "test_mean": 0.5, "test_std": 0.0}
     assert summarize.test_f1(one_seed) == "50.00 (1 seed)"
     flagged = {"seeds": [1, 2], "best_epoch": {"1": 4, "2": 3}, "epochs_completed": {"1": 4, "2": 5}}
@@ -29,11 +37,7 @@ def test_one_seed_rows_say_so_and_last_epoch_rows_are_flagged():
 
 
 def test_a_several_seed_row_names_each_seed_s_dev_figure_not_seed_1_s_alone():
-    sys.path.insert(0, str(REPO_ROOT / "benchmarks"))
-    try:
-        import summarize
-    finally:
-        sys.path.pop(0)
+    summarize = benchmark("summarize")
     row = {
         "seeds": [1, 2],
         "dev": {"1": {"f1": 0.8876}, "2": {"f1": 0.8785}},
@@ -50,11 +54,7 @@ def test_a_several_seed_row_names_each_seed_s_dev_figure_not_seed_1_s_alone():
 def test_the_default_variance_head_is_the_one_dev_chose():
     from mmib.model import MMIBConfig
 
-    sys.path.insert(0, str(REPO_ROOT / "benchmarks"))
-    try:
-        import summarize
-    finally:
-        sys.path.pop(0)
+    summarize = benchmark("summarize")
     assert summarize.chosen_variance_head() == MMIBConfig().logvar_head
 
 
@@ -75,11 +75,7 @@ def test_the_serving_defaults_the_readme_states_are_the_code_s():
 
 def test_a_rerun_pins_what_the_row_recorded_and_what_earlier_runs_had():
     """benchmarks/reproduce.py: a default changed after a row was recorded must not change its rerun."""
-    sys.path.insert(0, str(REPO_ROOT / "benchmarks"))
-    try:
-        import reproduce
-    finally:
-        sys.path.pop(0)
+    reproduce = benchmark("reproduce")
     original = {
         "hyperparameters": {"epochs": 2, "eval_batch_size": 32, "model": {"beta1": 0.1, "labels": ["O"]}}
     }
@@ -97,12 +93,8 @@ def test_the_regulariser_table_reads_each_seed_s_last_l_ar_from_the_run_logs(tmp
     range over seeds, and says so where a row's logs were not kept."""
     import json
 
-    sys.path.insert(0, str(REPO_ROOT / "benchmarks"))
-    try:
-        import regulariser_losses
-        import summarize
-    finally:
-        sys.path.pop(0)
+    regulariser_losses = benchmark("regulariser_losses")
+    summarize = benchmark("summarize")
     run = tmp_path / "seed-1"
     run.mkdir()
     epochs = [{"alignment": 0.69, "refinement": 0.2}, {"alignment": 0.64, "refinement": 0.1}]
@@ -129,11 +121,7 @@ def test_the_long_budget_table_compares_rows_at_the_seeds_they_share_under_both_
     the seeds every row has: a row still short of seed 3 does not make MMIB's seed 3 count."""
     import json
 
-    sys.path.insert(0, str(REPO_ROOT / "benchmarks"))
-    try:
-        import summarize
-    finally:
-        sys.path.pop(0)
+    summarize = benchmark("summarize")
 
     def row(name: str, selected: list[float], best: list[float]) -> None:
         seeds = list(range(1, len(selected) + 1))
@@ -164,11 +152,7 @@ def test_regulariser_losses_reads_only_the_seeds_the_result_file_has_finished(tm
     """A seed still training (no epoch in its log yet) is skipped and named, not an error for the whole row."""
     import json
 
-    sys.path.insert(0, str(REPO_ROOT / "benchmarks"))
-    try:
-        import regulariser_losses
-    finally:
-        sys.path.pop(0)
+    regulariser_losses = benchmark("regulariser_losses")
     runs = tmp_path / "runs" / "row"
     for seed, lines in (("1", [{"epoch": 1, "dev": {"f1": 0.5}, "train": {"alignment": 0.6}}]), ("2", [])):
         (runs / f"seed-{seed}").mkdir(parents=True)
@@ -194,11 +178,7 @@ def test_a_planned_grid_names_no_choice_until_every_point_is_recorded(tmp_path, 
 
     import pytest
 
-    sys.path.insert(0, str(REPO_ROOT / "benchmarks"))
-    try:
-        import lr_grid
-    finally:
-        sys.path.pop(0)
+    lr_grid = benchmark("lr_grid")
     point = {"seeds": [1], "dev_mean": 0.88, "best_epoch": {"1": 5}, "epochs_completed": {"1": 8}}
     point["hyperparameters"] = {"head_learning_rate": 0.001}
     (tmp_path / "grid-g-lr2e-5.json").write_text(json.dumps(point))
@@ -220,12 +200,8 @@ def test_dev_curves_are_added_from_the_seed_s_own_run_and_shown_beside_its_test_
 
     import pytest
 
-    sys.path.insert(0, str(REPO_ROOT / "benchmarks"))
-    try:
-        import dev_curves
-        import summarize
-    finally:
-        sys.path.pop(0)
+    dev_curves = benchmark("dev_curves")
+    summarize = benchmark("summarize")
     for folder, curve in (("right", [0.70, 0.85, 0.80]), ("wrong", [0.70, 0.86, 0.80])):
         (tmp_path / folder / "seed-1").mkdir(parents=True)
         (tmp_path / folder / "seed-1" / "metrics.jsonl").write_text(
