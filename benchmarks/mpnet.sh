@@ -5,7 +5,8 @@
 #   bash benchmarks/mpnet.sh grid                     # Twitter-2017 text-only CRF, encoder lr 2e-5 / 3e-5 / 5e-5,
 #                                                     # dev only (test never scored on a grid point)
 #   bash benchmarks/mpnet.sh twitter2017 [SEEDS...]   # text-only CRF (seed 1: the chosen grid point's run,
-#                                                     # scored on test once), text + caption pair, MMIB-captions
+#                                                     # scored on test once), MMIB-captions, text + caption pair;
+#                                                     # ROWS="text-only mmib" runs a subset (default all three)
 #   bash benchmarks/mpnet.sh mnre [SEEDS...]          # entity markers: text-only and MMIB-captions
 #   bash benchmarks/mpnet.sh converge [SEEDS...]      # the text-only CRF at the chosen rate with 12 epochs: whether
 #                                                     # it converges (best epoch before the last, or patience)
@@ -42,15 +43,22 @@ case "$SECTION" in
     LR=$(chosen_lr)
     echo "chosen encoder lr (dev): $LR"
     COMMON=(--data "$T17" --lr "$LR" --seeds "${SEEDS[@]}" "${RECIPE[@]}")
-    python benchmarks/train_eval.py --name twitter2017-mpnet-text-only-converged --variant text-only \
-      --run-root "$RUNS/grid/twitter2017-mpnet-text-only-lr$LR" "${COMMON[@]}"
+    ROWS=" ${ROWS:-text-only mmib pair} "
+    if [[ $ROWS == *" text-only "* ]]; then
+      python benchmarks/train_eval.py --name twitter2017-mpnet-text-only-converged --variant text-only \
+        --run-root "$RUNS/grid/twitter2017-mpnet-text-only-lr$LR" "${COMMON[@]}"
+    fi
     # MMIB-captions before the pair: the question is MMIB against the text-only CRF
-    python benchmarks/train_eval.py --name twitter2017-mpnet-mmib-captions --variant mmib --logvar-head linear \
-      --captions "$CAPTIONS/blip2/twitter2017.txt" --run-root "$RUNS/bench/twitter2017-mpnet-mmib-captions" \
-      "${COMMON[@]}"
-    python benchmarks/train_eval.py --name twitter2017-mpnet-text-caption-pair --variant text-caption-pair \
-      --captions "$CAPTIONS/blip2/twitter2017.txt" --run-root "$RUNS/bench/twitter2017-mpnet-text-caption-pair" \
-      "${COMMON[@]}"
+    if [[ $ROWS == *" mmib "* ]]; then
+      python benchmarks/train_eval.py --name twitter2017-mpnet-mmib-captions --variant mmib --logvar-head linear \
+        --captions "$CAPTIONS/blip2/twitter2017.txt" --run-root "$RUNS/bench/twitter2017-mpnet-mmib-captions" \
+        "${COMMON[@]}"
+    fi
+    if [[ $ROWS == *" pair "* ]]; then
+      python benchmarks/train_eval.py --name twitter2017-mpnet-text-caption-pair --variant text-caption-pair \
+        --captions "$CAPTIONS/blip2/twitter2017.txt" --run-root "$RUNS/bench/twitter2017-mpnet-text-caption-pair" \
+        "${COMMON[@]}"
+    fi
     ;;
   mnre)  # the Twitter-2017 grid's rate (no MNRE grid at this size: say so beside the rows), MNRE's budget
     LR=$(chosen_lr)
