@@ -351,6 +351,14 @@ def _peak_rss_gb(result: dict, seed: str) -> str:
     return f"{(per_seed[seed] if seed in per_seed else result['peak_rss_mb']) / 1000:.1f}"
 
 
+def _cpu_cell(result: dict, seed: str) -> str:
+    """The CPU the seed trained on, e.g. "AMD EPYC 2.6 GHz"; files from before hardware was kept per seed
+    name the machine of their last run."""
+    hardware = result.get("seed_hardware", {}).get(seed) or result["hardware"]
+    name = hardware["cpu"].replace("(R)", "").replace(" Processor", "").replace("Intel ", "").strip()
+    return f"{name} {hardware['cpu_mhz'] / 1000:.1f} GHz" if hardware.get("cpu_mhz") else name
+
+
 def _curve_cell(curve: list[float] | None) -> str:
     return " ".join(f"{100 * f:.2f}" for f in curve) if curve else "not recorded"
 
@@ -370,12 +378,12 @@ def base_size_rows() -> list[str]:
     lines = [
         f"Every {BASE_SIZE_ENCODER} run (BERT-base size, `bash benchmarks/mpnet.sh`), per seed: dev F1 after each "
         "epoch, the dev-selected epoch and its test F1 (scored once; grid points never), and the cost on the "
-        "2-core Xeon each file records (training time alone, dev evaluation excluded; each file's seed_timing_note "
-        "names what shared the cores):",
+        "2-core machine the seed ran on (training time alone, dev evaluation excluded; each file's "
+        "seed_timing_note names what shared the cores):",
         "",
-        "| result | encoder lr | seed | dev F1 per epoch | best / run | test F1 | samples/s | s per epoch | "
-        "peak RSS GB |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| result | encoder lr | seed | dev F1 per epoch | best / run | test F1 | CPU (2 cores) | samples/s | "
+        "s per epoch | peak RSS GB |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name, result in results:
         for seed in [str(s) for s in result["seeds"]]:
@@ -385,7 +393,7 @@ def base_size_rows() -> list[str]:
             lines.append(
                 f"| {name} | {_rate(result)} | {seed} | "
                 f"{_curve_cell(result.get('dev_curve', {}).get(seed))} | {result['best_epoch'][seed]}/{run} | "
-                f"{test_cell} | "
+                f"{test_cell} | {_cpu_cell(result, seed)} | "
                 f"{result['train_samples_per_second'][seed]} | {result['train_seconds'][seed] / run:.0f} | "
                 f"{_peak_rss_gb(result, seed)} |"
             )

@@ -212,6 +212,8 @@ def test_dev_curves_are_added_from_the_seed_s_own_run_and_shown_beside_its_test_
         "test": {"1": {"f1": 0.8712}}, "best_epoch": {"1": 2}, "epochs_completed": {"1": 3},
         "train_seconds": {"1": 600.0}, "train_samples_per_second": {"1": 12.5},
         "peak_rss_mb_per_seed": {"1": 2900.0}, "hyperparameters": {"learning_rate": 3e-5, "epochs": 3},
+        "seed_hardware": {"1": {"cpu": "Intel(R) Xeon(R) Processor", "cpu_mhz": 2100}},
+        "hardware": {"cpu": "AMD EPYC", "cpu_mhz": 2596},
     }  # fmt: skip
     (tmp_path / "row-mpnet.json").write_text(json.dumps(result))
     monkeypatch.setattr(dev_curves, "RESULTS", tmp_path)
@@ -222,6 +224,7 @@ def test_dev_curves_are_added_from_the_seed_s_own_run_and_shown_beside_its_test_
     monkeypatch.setattr(sys, "argv", ["dev_curves.py", "row-mpnet", "--run-root", str(tmp_path / "right")])
     dev_curves.main()
     assert json.loads((tmp_path / "row-mpnet.json").read_text())["dev_curve"] == {"1": [0.70, 0.85, 0.80]}
-    assert "| row-mpnet | 3e-5 | 1 | 70.00 85.00 80.00 | 2/3 | 87.12 | 12.5 | 200 | 2.9 |" in (
+    # the CPU is the seed's own, not the machine of the file's last run
+    assert "| row-mpnet | 3e-5 | 1 | 70.00 85.00 80.00 | 2/3 | 87.12 | Xeon 2.1 GHz | 12.5 | 200 | 2.9 |" in (
         summarize.base_size_rows()
     )
