@@ -66,7 +66,14 @@ PER_SEED = (
     "peak_rss_mb_per_seed",
     "protocol_gap",
     "dev_curve",
+    "seed_timing_note",  # added by hand after a seed ends (what shared the cores); kept when seeds are added
 )
+
+
+def per_seed_entries(previous: dict) -> dict[str, dict[int, object]]:
+    """The per-seed entries of an earlier result file (seed keys as ints), so new seeds add to them and none
+    of the recorded seeds' entries is lost when the file is rewritten."""
+    return {key: {int(seed): value for seed, value in previous.get(key, {}).items()} for key in PER_SEED}
 
 
 def captioner_of(captions: str | None) -> str | None:
@@ -331,8 +338,7 @@ def main() -> None:
         # Nothing to train: leave the file as it is, so that its command and commit stay those of the runs.
         print(f"{args.name}: seeds {args.seeds} already in {target.name}, nothing to train", flush=True)
         return
-    for key in PER_SEED:
-        result[key] = {int(seed): value for seed, value in previous.get(key, {}).items()}
+    result.update(per_seed_entries(previous))
     fingerprint = dataset_fingerprint(dataset)  # the data version each new seed trained on
     for seed in args.seeds:
         if seed in done:

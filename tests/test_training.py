@@ -216,3 +216,21 @@ def test_the_benchmark_harness_continues_an_interrupted_seed_with_the_same_setti
     assert not unfinished_run(replace(settings, learning_rate=2e-3))  # other settings: not this run
     Trainer(settings, progress=False).fit(resume=True)
     assert not unfinished_run(settings)  # finished: scored as it is, not continued
+
+
+def test_the_benchmark_harness_keeps_every_recorded_seed_s_entries_when_it_adds_a_seed():
+    """A result file's hand-written timing notes and per-seed figures survive the rewrite that adds a seed."""
+    import sys
+
+    from tests.conftest import REPO_ROOT
+
+    sys.path.insert(0, str(REPO_ROOT / "benchmarks"))
+    try:
+        from train_eval import PER_SEED, per_seed_entries
+    finally:
+        sys.path.pop(0)
+    previous = {"test": {"1": {"f1": 0.88}}, "seed_timing_note": {"1": "alone"}, "command": "old"}
+    kept = per_seed_entries(previous)
+    assert set(kept) == set(PER_SEED)
+    assert kept["seed_timing_note"] == {1: "alone"} and kept["test"] == {1: {"f1": 0.88}}
+    assert kept["dev"] == {}
