@@ -3,13 +3,26 @@
 
 from __future__ import annotations
 
+import importlib
 import os
+import sys
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("MMIB_SHARED_DIR", REPO_ROOT.parent / "shared"))
+
+
+def benchmark(name: str) -> ModuleType:
+    """A script of benchmarks/ as a module (the scripts import each other by plain name, so the folder goes on
+    the path while it loads)."""
+    sys.path.insert(0, str(REPO_ROOT / "benchmarks"))
+    try:
+        return importlib.import_module(name)
+    finally:
+        sys.path.pop(0)
 
 
 def shared_path(relative: str) -> Path:

@@ -2,22 +2,10 @@
 
 from __future__ import annotations
 
-import importlib
 import subprocess
 import sys
-from types import ModuleType
 
-from tests.conftest import REPO_ROOT
-
-
-def benchmark(name: str) -> ModuleType:
-    """A script of benchmarks/ as a module (the scripts import each other by plain name, so the folder goes on
-    the path while it loads)."""
-    sys.path.insert(0, str(REPO_ROOT / "benchmarks"))
-    try:
-        return importlib.import_module(name)
-    finally:
-        sys.path.pop(0)
+from tests.conftest import REPO_ROOT, benchmark
 
 
 def test_readme_results_block_matches_the_result_files():

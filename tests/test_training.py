@@ -199,16 +199,11 @@ def test_the_benchmark_harness_continues_an_interrupted_seed_with_the_same_setti
     tiny_encoder, synth_ner, tmp_path
 ):
     """A seed killed at a session's end resumes from its last epoch instead of starting again."""
-    import sys
     from dataclasses import replace
 
-    from tests.conftest import REPO_ROOT
+    from tests.conftest import benchmark
 
-    sys.path.insert(0, str(REPO_ROOT / "benchmarks"))
-    try:
-        from train_eval import unfinished_run
-    finally:
-        sys.path.pop(0)
+    unfinished_run = benchmark("train_eval").unfinished_run
     settings = _config(tiny_encoder, synth_ner, tmp_path / "run", tmp_path / "cache", epochs=2)
     assert not unfinished_run(settings)  # no folder yet
     Trainer(replace(settings, stop_after_epochs=1), progress=False).fit()
@@ -220,15 +215,10 @@ def test_the_benchmark_harness_continues_an_interrupted_seed_with_the_same_setti
 
 def test_the_benchmark_harness_keeps_every_recorded_seed_s_entries_when_it_adds_a_seed():
     """A result file's hand-written timing notes and per-seed figures survive the rewrite that adds a seed."""
-    import sys
+    from tests.conftest import benchmark
 
-    from tests.conftest import REPO_ROOT
-
-    sys.path.insert(0, str(REPO_ROOT / "benchmarks"))
-    try:
-        from train_eval import PER_SEED, per_seed_entries
-    finally:
-        sys.path.pop(0)
+    train_eval = benchmark("train_eval")
+    PER_SEED, per_seed_entries = train_eval.PER_SEED, train_eval.per_seed_entries
     previous = {"test": {"1": {"f1": 0.88}}, "seed_timing_note": {"1": "alone"}, "command": "old"}
     kept = per_seed_entries(previous)
     assert set(kept) == set(PER_SEED)
