@@ -43,18 +43,18 @@ case "$SECTION" in
     LR=$(chosen_lr)
     echo "chosen encoder lr (dev): $LR"
     COMMON=(--data "$T17" --lr "$LR" --seeds "${SEEDS[@]}" "${RECIPE[@]}")
-    ROWS=" ${ROWS:-text-only mmib pair} "
-    if [[ $ROWS == *" text-only "* ]]; then
+    wanted() { [[ " ${ROWS:-text-only mmib pair} " == *" $1 "* ]]; }  # ROWS names the rows to run
+    if wanted text-only; then
       python benchmarks/train_eval.py --name twitter2017-mpnet-text-only-converged --variant text-only \
         --run-root "$RUNS/grid/twitter2017-mpnet-text-only-lr$LR" "${COMMON[@]}"
     fi
     # MMIB-captions before the pair: the question is MMIB against the text-only CRF
-    if [[ $ROWS == *" mmib "* ]]; then
+    if wanted mmib; then
       python benchmarks/train_eval.py --name twitter2017-mpnet-mmib-captions --variant mmib --logvar-head linear \
         --captions "$CAPTIONS/blip2/twitter2017.txt" --run-root "$RUNS/bench/twitter2017-mpnet-mmib-captions" \
         "${COMMON[@]}"
     fi
-    if [[ $ROWS == *" pair "* ]]; then
+    if wanted pair; then
       python benchmarks/train_eval.py --name twitter2017-mpnet-text-caption-pair --variant text-caption-pair \
         --captions "$CAPTIONS/blip2/twitter2017.txt" --run-root "$RUNS/bench/twitter2017-mpnet-text-caption-pair" \
         "${COMMON[@]}"
